@@ -1,0 +1,48 @@
+//! PostgreSQL: connection pool and migrations.
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+
+use crate::configuration::DatabaseSettings;
+
+/// A lazy pool: no connection is made until first use, so a service starts (and reports
+/// not-ready) while its database is still down.
+pub async fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(settings.url().expose_secret().to_owned());
+    options
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false)
+        .connect_lazy(true);
+    Database::connect(options)
+        .await
+        .context("Failed to build the database pool")
+}
+
+/// Applies pending migrations, retrying while the database is unreachable for up to
+/// `settings.startup_timeout_seconds` (containers start in any order).
+pub async fn migrate<M: MigratorTrait>(
+    db: &DatabaseConnection,
+    settings: &DatabaseSettings,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.startup_timeout_seconds);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match M::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(error.cause_chain = ?e, retry_in_ms = delay.as_millis() as u64,
+                    "database not ready for migrations; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context("Failed to run database migrations"),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Middleware every service wraps its app in (see `server::build`).
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage};
+use tracing_actix_web::RequestId;
+
+use crate::metrics::HttpMetrics;
+
+/// Response header carrying the id that every log line of the request also carries.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Echoes the request id (created by `TracingLogger`, which must wrap this) in `X-Request-Id`.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = req.extensions().get::<RequestId>().copied();
+    let mut response = next.call(req).await?;
+    if let Some(id) = request_id {
+        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+    }
+    Ok(response)
+}
+
+/// Counts requests and observes latency, labelled by route template so label sets stay bounded.
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let Some(metrics) = req.app_data::<web::Data<HttpMetrics>>().cloned() else {
+        return next.call(req).await;
+    };
+    let method = req.method().as_str().to_owned();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    metrics.in_flight.inc();
+    let result = next.call(req).await;
+    metrics.in_flight.dec();
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    metrics
+        .requests
+        .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+        .inc();
+    metrics
+        .duration
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    result
+}

@@ -1,0 +1,8 @@
+//! HTTP building blocks every service uses: the problem+json error envelope, request-id and
+//! metrics middleware, health/readiness/metrics endpoints and the server itself.
+pub mod health;
+pub mod middleware;
+pub mod problem;
+pub mod server;
+
+pub use problem::{ApiError, FieldError};

@@ -1,0 +1,66 @@
+//! The HTTP server every service runs: same middleware, error envelope and operational routes.
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use super::health::{config_health_api, Readiness};
+use super::middleware::{record_metrics, request_id_header};
+use super::problem::{json_error, not_found, path_error, query_error};
+use crate::configuration::ApplicationSettings;
+use crate::metrics::HttpMetrics;
+
+/// What every app shares; services add their own routes and data through `routes`.
+pub struct ServerParts {
+    pub readiness: Readiness,
+    pub registry: prometheus::Registry,
+    pub http_metrics: HttpMetrics,
+}
+
+/// Builds (but does not await) the server on `listener`. `routes` is called once per worker.
+pub fn build<F>(
+    listener: TcpListener,
+    settings: &ApplicationSettings,
+    parts: ServerParts,
+    routes: F,
+) -> std::io::Result<Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let readiness = web::Data::new(parts.readiness);
+    let registry = web::Data::new(parts.registry);
+    let http_metrics = web::Data::new(parts.http_metrics);
+    let json_limit = settings.json_limit_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            // Runs innermost-first: metrics and the request-id header see the TracingLogger span.
+            .wrap(from_fn(request_id_header))
+            .wrap(from_fn(record_metrics))
+            .wrap(TracingLogger::default())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(json_limit)
+                    .error_handler(json_error),
+            )
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(readiness.clone())
+            .app_data(registry.clone())
+            .app_data(http_metrics.clone())
+            .configure(config_health_api)
+            .configure(routes.clone())
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(settings.shutdown_timeout_seconds)
+    .listen(listener)?;
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    Ok(server.run())
+}
+
+/// How long `/ready` waits for each dependency.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,0 +1,45 @@
+//! Messages between the consumer actor, its handler actor and its owner.
+use std::sync::Arc;
+
+use actix::Message;
+
+use crate::events::Envelope;
+
+/// A decoded event read from Kafka.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumedEvent {
+    /// Logical topic name (without the deployment's prefix).
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub envelope: Envelope,
+}
+
+/// Asks the handler actor to apply one event. The consumer sends the next event of the same
+/// partition only after this one succeeded, and stores the offset only then.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), HandleError>")]
+pub struct HandleEvent(pub Arc<ConsumedEvent>);
+
+/// How a handler reports that it could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The event can never be applied (e.g. its payload has the wrong shape): it goes to the
+    /// dead-letter topic and consumption continues.
+    #[error("event rejected: {0}")]
+    Rejected(String),
+    /// A dependency failed (e.g. the database is down): the same event is retried with backoff
+    /// and the offset does not advance.
+    #[error("transient failure while handling the event")]
+    Transient(#[from] anyhow::Error),
+}
+
+/// Stops consuming, commits the offsets stored so far and stops the actor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// The partitions currently assigned to this consumer, as `(full topic name, partition)`.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<(String, i32)>")]
+pub struct GetAssignment;

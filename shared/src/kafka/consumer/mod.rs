@@ -1,0 +1,358 @@
+//! The Kafka consumer actor: reads topics in a consumer group and hands each decoded event to a
+//! handler actor, one at a time per consumer (so every partition is processed in order).
+//!
+//! Offset discipline (at least once): `enable.auto.offset.store=false`; an offset is stored only
+//! after the handler succeeded or the message was written to the dead-letter topic, and the
+//! stored offsets are committed every `commit_interval_ms`, on partition revoke and on shutdown.
+//! A transient handler failure retries the same event with backoff and never skips it.
+mod handlers;
+pub mod messages;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, TopicPartitionList};
+
+pub use messages::{ConsumedEvent, GetAssignment, HandleError, HandleEvent, Shutdown};
+
+use crate::configuration::KafkaSettings;
+use crate::events::{self, topics};
+use crate::kafka::producer::{EventProducer, RawMessage};
+use crate::metrics::ConsumerMetrics;
+
+/// What to consume and who applies it.
+pub struct ConsumerSpec {
+    /// Logical topic names (the deployment's prefix is added).
+    pub topics: Vec<String>,
+    /// Consumer group id; members of one group split the partitions.
+    pub group_id: String,
+    /// The actor that applies each event.
+    pub handler: Recipient<HandleEvent>,
+}
+
+/// The actor. Its only state is the librdkafka consumer; the work runs in a loop future spawned
+/// on the actor's context, so `Shutdown` can cancel it between two awaits.
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer<ConsumerCallbacks>>,
+    worker: Option<Worker>,
+    loop_handle: Option<SpawnHandle>,
+}
+
+impl Actor for KafkaConsumer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(worker) = self.worker.take() {
+            self.loop_handle = Some(ctx.spawn(actix::fut::wrap_future(worker.run())));
+        }
+    }
+}
+
+/// A small handle so callers need not know about actix.
+#[derive(Clone)]
+pub struct ConsumerHandle {
+    addr: Addr<KafkaConsumer>,
+}
+
+impl ConsumerHandle {
+    /// Subscribes to `spec.topics` and starts consuming in the background.
+    pub fn start(
+        settings: &KafkaSettings,
+        spec: ConsumerSpec,
+        dead_letters: EventProducer,
+        metrics: ConsumerMetrics,
+    ) -> anyhow::Result<Self> {
+        let callbacks = ConsumerCallbacks {
+            metrics: metrics.clone(),
+        };
+        let consumer: StreamConsumer<ConsumerCallbacks> = super::base_config(settings)
+            .set("group.id", &spec.group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", settings.commit_interval_ms.to_string())
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", settings.session_timeout_ms.to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (settings.session_timeout_ms / 3).to_string(),
+            )
+            .set(
+                "statistics.interval.ms",
+                settings.statistics_interval_ms.to_string(),
+            )
+            .create_with_context(callbacks)?;
+        let full_topics: Vec<String> = spec.topics.iter().map(|t| settings.topic(t)).collect();
+        let topic_refs: Vec<&str> = full_topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topic_refs)?;
+        let consumer = Arc::new(consumer);
+        let worker = Worker {
+            consumer: consumer.clone(),
+            handler: spec.handler,
+            dead_letters,
+            settings: settings.clone(),
+            metrics,
+        };
+        let addr = KafkaConsumer {
+            consumer,
+            worker: Some(worker),
+            loop_handle: None,
+        }
+        .start();
+        Ok(Self { addr })
+    }
+
+    /// The partitions this member currently owns.
+    pub async fn assignment(&self) -> Vec<(String, i32)> {
+        self.addr.send(GetAssignment).await.unwrap_or_default()
+    }
+
+    /// Stops consuming and commits what was processed. Idempotent.
+    pub async fn shutdown(&self) {
+        // A closed mailbox means the actor is already gone, which is the goal.
+        let _ = self.addr.send(Shutdown).await;
+    }
+}
+
+/// Everything the consume loop needs, owned by the loop future.
+struct Worker {
+    consumer: Arc<StreamConsumer<ConsumerCallbacks>>,
+    handler: Recipient<HandleEvent>,
+    dead_letters: EventProducer,
+    settings: KafkaSettings,
+    metrics: ConsumerMetrics,
+}
+
+impl Worker {
+    async fn run(self) {
+        loop {
+            match self.consumer.recv().await {
+                // Detach: the handler gets owned data and the consumer is free to poll again.
+                Ok(message) => self.process(message.detach()).await,
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, "Kafka consumer error; continuing");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(name = "consume", skip_all, fields(
+        topic = %message.topic(), partition = message.partition(), offset = message.offset(),
+        event_id = tracing::field::Empty))]
+    async fn process(&self, message: OwnedMessage) {
+        let logical = self.settings.logical_topic(message.topic()).to_owned();
+        let outcome = match events::decode(message.payload()) {
+            Ok(envelope) => {
+                tracing::Span::current().record("event_id", tracing::field::display(envelope.event_id));
+                let event = Arc::new(ConsumedEvent {
+                    topic: logical.clone(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    envelope,
+                });
+                self.deliver(event).await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let label = match outcome {
+            Ok(()) => "handled",
+            Err(reason) => {
+                self.dead_letter(&message, &logical, &reason).await;
+                "dead_lettered"
+            }
+        };
+        self.metrics.consumed.with_label_values(&[&logical, label]).inc();
+        self.store_offset(&message);
+    }
+
+    /// Hands the event to the handler until it succeeds or rejects it (`Err(reason)`).
+    async fn deliver(&self, event: Arc<ConsumedEvent>) -> Result<(), String> {
+        let mut backoff = retry_delays();
+        loop {
+            let started = Instant::now();
+            let error = match self.handler.send(HandleEvent(event.clone())).await {
+                Ok(Ok(())) => {
+                    self.metrics
+                        .handler_duration
+                        .with_label_values(&[&event.topic])
+                        .observe(started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                Ok(Err(HandleError::Rejected(reason))) => return Err(reason),
+                Ok(Err(HandleError::Transient(e))) => e,
+                Err(e) => anyhow::Error::new(e).context("handler actor unavailable"),
+            };
+            self.metrics.retries.with_label_values(&[&event.topic]).inc();
+            let delay = backoff.next().unwrap_or(MAX_RETRY_DELAY);
+            tracing::warn!(error.cause_chain = ?error, retry_in_ms = delay.as_millis() as u64,
+                "event handler failed; retrying the same event");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Copies the message, untouched, to `<topic>.dlq` with the reason and origin in headers;
+    /// retries until the broker acknowledges, so the offset never passes an unsaved message.
+    async fn dead_letter(&self, message: &OwnedMessage, logical: &str, reason: &str) {
+        let dlq = self.settings.topic(&topics::dead_letter(logical));
+        tracing::error!(reason, dead_letter_topic = %dlq, "undeliverable message sent to the dead-letter topic");
+        let mut backoff = retry_delays();
+        loop {
+            let headers = dead_letter_headers(message, reason);
+            let sent = self
+                .dead_letters
+                .send(RawMessage {
+                    topic: &dlq,
+                    key: message.key(),
+                    payload: message.payload(),
+                    headers,
+                })
+                .await;
+            match sent {
+                Ok(_) => return,
+                Err(e) => {
+                    self.metrics.retries.with_label_values(&[logical]).inc();
+                    let delay = backoff.next().unwrap_or(MAX_RETRY_DELAY);
+                    tracing::warn!(error.cause_chain = ?e, "dead-letter write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    fn store_offset(&self, message: &OwnedMessage) {
+        // librdkafka stores offset + 1, the next message to read.
+        if let Err(e) = self
+            .consumer
+            .store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition was revoked meanwhile: its new owner re-reads this message.
+            tracing::debug!(error = %e, "offset not stored (partition no longer assigned)");
+        }
+    }
+}
+
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// 100 ms doubling up to 10 s, with jitter, forever.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(MAX_RETRY_DELAY)
+        .without_max_times()
+        .with_jitter()
+        .build()
+}
+
+/// The original headers plus `dlq.reason`, `dlq.topic`, `dlq.partition`, `dlq.offset`.
+fn dead_letter_headers(message: &OwnedMessage, reason: &str) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = message.headers() {
+        for header in original.iter() {
+            headers = headers.insert(Header {
+                key: header.key,
+                value: header.value,
+            });
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    headers
+        .insert(Header {
+            key: "dlq.reason",
+            value: Some(reason),
+        })
+        .insert(Header {
+            key: "dlq.topic",
+            value: Some(message.topic()),
+        })
+        .insert(Header {
+            key: "dlq.partition",
+            value: Some(partition.as_str()),
+        })
+        .insert(Header {
+            key: "dlq.offset",
+            value: Some(offset.as_str()),
+        })
+}
+
+/// librdkafka callbacks: lag metrics from statistics, and commits on revoke.
+pub struct ConsumerCallbacks {
+    metrics: ConsumerMetrics,
+}
+
+impl ClientContext for ConsumerCallbacks {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                // Partition -1 is librdkafka's internal one; lag -1 means "not known yet".
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .lag
+                        .with_label_values(&[topic.as_str(), &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ConsumerCallbacks {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                // No event is in flight here (callbacks run inside `recv`), so every stored
+                // offset is final: commit them before another member takes the partitions.
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    log_commit_error(&e);
+                }
+                self.forget_lag(partitions);
+                tracing::info!(partitions = ?list(partitions), "partitions revoked");
+            }
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = ?list(partitions), "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            log_commit_error(&e);
+        }
+    }
+}
+
+impl ConsumerCallbacks {
+    fn forget_lag(&self, partitions: &TopicPartitionList) {
+        for e in partitions.elements() {
+            // Absent labels are fine: the partition may never have reported statistics.
+            let _ = self
+                .metrics
+                .lag
+                .remove_label_values(&[e.topic(), &e.partition().to_string()]);
+        }
+    }
+}
+
+fn log_commit_error(e: &KafkaError) {
+    // "No offset" only means nothing new was processed since the last commit.
+    if e.rdkafka_error_code() != Some(RDKafkaErrorCode::NoOffset) {
+        tracing::warn!(error = %e, "offset commit failed");
+    }
+}
+
+fn list(partitions: &TopicPartitionList) -> Vec<String> {
+    partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect()
+}

@@ -1,0 +1,79 @@
+//! What every service connects to at start-up, built the same way everywhere.
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus::Registry;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+
+use crate::configuration::CommonSettings;
+use crate::db;
+use crate::events::topics;
+use crate::http::health::Readiness;
+use crate::http::server::{ServerParts, READY_TIMEOUT};
+use crate::kafka::admin::ensure_topics;
+use crate::kafka::producer::EventProducer;
+use crate::metrics::{new_registry, ConsumerMetrics, HttpMetrics, ProducerMetrics};
+use crate::redis_store::RedisStore;
+
+/// How long start-up waits for Kafka to confirm the topics before going on without it.
+const TOPIC_SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections and metrics shared by a service's routes, actors and consumers.
+#[derive(Clone)]
+pub struct Infrastructure {
+    pub db: DatabaseConnection,
+    pub redis: RedisStore,
+    pub producer: EventProducer,
+    pub registry: Registry,
+    pub http_metrics: HttpMetrics,
+    pub consumer_metrics: ConsumerMetrics,
+}
+
+impl Infrastructure {
+    /// Connects to Postgres (running migrations `M`, retrying while it is unreachable),
+    /// prepares Redis and Kafka lazily, and makes sure the system's topics exist.
+    /// Only an unusable database stops start-up: Redis or Kafka being down shows in `/ready`.
+    pub async fn connect<M: MigratorTrait>(service: &str, settings: &CommonSettings) -> anyhow::Result<Self> {
+        let registry = new_registry(service)?;
+        let db = db::connect_lazy(&settings.database).await?;
+        db::migrate::<M>(&db, &settings.database).await?;
+        let redis = RedisStore::connect_lazy(&settings.redis)?;
+        let producer = EventProducer::new(&settings.kafka, ProducerMetrics::new(&registry)?)
+            .context("Failed to create the Kafka producer")?;
+        match tokio::time::timeout(TOPIC_SETUP_TIMEOUT, ensure_topics(&settings.kafka, &topics::ALL)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error.cause_chain = ?e, "could not ensure Kafka topics"),
+            Err(_) => tracing::warn!("Kafka did not confirm the topics in time; continuing"),
+        }
+        Ok(Self {
+            db,
+            redis,
+            producer,
+            http_metrics: HttpMetrics::new(&registry)?,
+            consumer_metrics: ConsumerMetrics::new(&registry)?,
+            registry,
+        })
+    }
+
+    /// The pieces `http::server::build` needs.
+    pub fn server_parts(&self) -> ServerParts {
+        ServerParts {
+            readiness: Readiness {
+                db: self.db.clone(),
+                redis: self.redis.clone(),
+                kafka: self.producer.clone(),
+                timeout: READY_TIMEOUT,
+            },
+            registry: self.registry.clone(),
+            http_metrics: self.http_metrics.clone(),
+        }
+    }
+
+    /// Delivers what the producer still has queued (graceful shutdown).
+    pub fn flush(&self) {
+        if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
+            tracing::error!(error.cause_chain = ?e, "Kafka producer did not flush before shutdown");
+        }
+    }
+}

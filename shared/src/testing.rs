@@ -1,0 +1,245 @@
+//! Test support (feature `test-support`): every test gets its own database, topic prefix,
+//! consumer group and Redis key prefix, so tests run in parallel against one real Postgres,
+//! Kafka and Redis without seeing each other. A test that cannot reach one of them panics with
+//! a message that says how to start it.
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::ExposeSecret;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use uuid::Uuid;
+
+use crate::configuration::{CommonSettings, DatabaseSettings, KafkaSettings, RedisSettings};
+use crate::events::{self, topics, Envelope};
+use crate::kafka::admin::ensure_topics;
+
+const START_INFRA: &str = "start it with `scripts/infra up` (scripts/test does this for you)";
+
+/// The names one test got.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    pub id: String,
+    pub database_name: String,
+}
+
+/// A short random id for names (databases, topics, groups, key prefixes).
+pub fn unique_id() -> String {
+    Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Points `settings` at fresh, private resources and creates them: database `test_<id>`, topics
+/// `t_<id>_*` (3 partitions), consumer group `g_<id>`, Redis prefix `test:<id>:`, HTTP port 0.
+pub async fn isolate(settings: &mut CommonSettings) -> Isolation {
+    crate::telemetry::init_for_tests();
+    let id = unique_id();
+    settings.application.host = "127.0.0.1".into();
+    settings.application.port = 0;
+    settings.database.database_name = format!("test_{id}");
+    settings.database.startup_timeout_seconds = 5;
+    settings.redis.key_prefix = format!("test:{id}:");
+    settings.kafka.topic_prefix = format!("t_{id}_");
+    settings.kafka.consumer_group = format!("g_{id}");
+    settings.kafka.partitions = 3;
+    settings.kafka.session_timeout_ms = 6_000;
+    settings.kafka.commit_interval_ms = 200;
+    settings.kafka.statistics_interval_ms = 1_000;
+    create_database(&settings.database).await;
+    require_redis(&settings.redis).await;
+    create_topics(&settings.kafka).await;
+    Isolation {
+        database_name: settings.database.database_name.clone(),
+        id,
+    }
+}
+
+/// Creates the (empty) database named in `settings`.
+pub async fn create_database(settings: &DatabaseSettings) {
+    let admin = Database::connect(settings.url_for("postgres").expose_secret())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {}:{} is not reachable ({e}); {START_INFRA}",
+                settings.host, settings.port
+            )
+        });
+    admin
+        .execute_unprepared(&format!(r#"CREATE DATABASE "{}""#, settings.database_name))
+        .await
+        .unwrap_or_else(|e| panic!("could not create test database {}: {e}", settings.database_name));
+    let _ = admin.close().await;
+}
+
+/// Fails the test unless Redis answers.
+pub async fn require_redis(settings: &RedisSettings) {
+    let store = crate::redis_store::RedisStore::connect_lazy(settings).expect("valid Redis URL");
+    if let Err(e) = store.ping().await {
+        panic!(
+            "Redis at {} is not reachable ({e:#}); {START_INFRA}",
+            settings.url.expose_secret()
+        );
+    }
+}
+
+/// Creates the system's topics (and dead-letter topics) under the test's prefix.
+pub async fn create_topics(settings: &KafkaSettings) {
+    let created = tokio::time::timeout(Duration::from_secs(30), ensure_topics(settings, &topics::ALL)).await;
+    match created {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!(
+            "Kafka at {} refused the test topics ({e:#}); {START_INFRA}",
+            settings.brokers
+        ),
+        Err(_) => panic!("Kafka at {} is not reachable; {START_INFRA}", settings.brokers),
+    }
+}
+
+/// Reads `count` messages of the logical `topic` from the beginning (all partitions, own group),
+/// or panics after `timeout`. Returns them in the order received (ordered per partition).
+pub async fn read_messages(
+    settings: &KafkaSettings,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = crate::kafka::base_config(settings)
+        .set("group.id", format!("reader_{}", unique_id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("test consumer");
+    let full = settings.topic(topic);
+    consumer.subscribe(&[&full]).expect("subscribe");
+    let mut messages = Vec::with_capacity(count);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while messages.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => messages.push(message.detach()),
+            Ok(Err(e)) => panic!("reading {full} failed: {e}"),
+            Err(_) => panic!(
+                "only {} of {count} messages arrived on {full} within {timeout:?}",
+                messages.len()
+            ),
+        }
+    }
+    messages
+}
+
+/// Like [`read_messages`], decoding each message as an event envelope.
+pub async fn read_events(
+    settings: &KafkaSettings,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Envelope> {
+    read_messages(settings, topic, count, timeout)
+        .await
+        .iter()
+        .map(|m| events::decode(m.payload()).expect("a valid envelope"))
+        .collect()
+}
+
+/// Polls `condition` every 50 ms until it holds, or panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 that a test can cut and restore, to take one dependency away from
+/// one app under test (e.g. its Postgres) while other tests keep using the real server.
+pub struct TcpProxy {
+    port: u16,
+    target: SocketAddr,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding a fresh local port to `target` (`host:port`).
+    pub async fn start(target: &str) -> Arc<Self> {
+        let target: SocketAddr = tokio::net::lookup_host(target)
+            .await
+            .expect("resolvable proxy target")
+            .next()
+            .expect("an address for the proxy target");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy port");
+        let port = listener.local_addr().expect("proxy address").port();
+        let proxy = Arc::new(Self {
+            port,
+            target,
+            task: Mutex::new(None),
+        });
+        proxy.serve(listener);
+        proxy
+    }
+
+    /// The local port clients should use instead of the target's.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Closes the port and every open connection: the dependency looks down.
+    pub fn cut(&self) {
+        if let Some(task) = self.task.lock().expect("proxy lock").take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port: the dependency is back.
+    pub async fn restore(&self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind proxy port");
+        self.serve(listener);
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let target = self.target;
+        let task = tokio::spawn(async move {
+            // Dropping the set (when this task is aborted) aborts every connection.
+            let mut connections = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        *self.task.lock().expect("proxy lock") = Some(task);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Settings for the local infrastructure that `scripts/infra up` starts (the same addresses
+/// as the services' `configuration/base.yaml`), for tests of this crate.
+pub fn local_settings() -> CommonSettings {
+    serde_json::from_value(serde_json::json!({
+        "application": {"host": "127.0.0.1", "port": 0},
+        "database": {
+            "host": "127.0.0.1", "port": 5432, "username": "app", "password": "app",
+            "database_name": "unused"
+        },
+        "redis": {"url": "redis://127.0.0.1:6379", "key_prefix": "unused:"},
+        "kafka": {"brokers": "127.0.0.1:9092", "consumer_group": "unused"}
+    }))
+    .expect("valid local settings")
+}
