@@ -1,1 +1,5 @@
-pub fn placeholder() {}
+//! The product catalogue; publishes `product_updates`.
+pub mod configuration;
+pub mod migration;
+pub mod routes;
+pub mod startup;

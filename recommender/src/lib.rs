@@ -1,1 +1,5 @@
-pub fn placeholder() {}
+//! Consumes every topic, keeps co-interaction counts in actors and serves recommendations.
+pub mod configuration;
+pub mod migration;
+pub mod routes;
+pub mod startup;

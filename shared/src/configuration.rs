@@ -1,12 +1,27 @@
 //! Layered configuration shared by every service:
 //! `configuration/base.yaml`, then `configuration/<APP_ENVIRONMENT>.yaml` (`local` by default),
 //! then environment variables `APP_<SECTION>__<KEY>` (e.g. `APP_DATABASE__PORT=5433`).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+
+/// The folder holding a service's YAML files: `APP_CONFIG_DIR` if set, else `configuration/`
+/// in the crate (a source checkout, `manifest_dir` = `env!("CARGO_MANIFEST_DIR")`), else
+/// `configuration/` in the working directory (a container image).
+pub fn config_dir(manifest_dir: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("APP_CONFIG_DIR") {
+        return PathBuf::from(dir);
+    }
+    let in_crate = Path::new(manifest_dir).join("configuration");
+    if in_crate.is_dir() {
+        in_crate
+    } else {
+        PathBuf::from("configuration")
+    }
+}
 
 /// Loads a service's settings from `dir` (usually `<crate>/configuration`).
 pub fn load<T: DeserializeOwned>(dir: &Path) -> Result<T, config::ConfigError> {

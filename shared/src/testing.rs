@@ -243,3 +243,184 @@ pub fn local_settings() -> CommonSettings {
     }))
     .expect("valid local settings")
 }
+
+/// Assertions on the operational endpoints every service has (`/health`, `/ready`, `/metrics`).
+pub mod ops {
+    use super::eventually;
+    use serde_json::{json, Value};
+    use std::time::Duration;
+
+    async fn get(url: String) -> reqwest::Response {
+        reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url} failed: {e}"))
+    }
+
+    /// `/health` answers 200 `{"status":"ok"}` with an `X-Request-Id`.
+    pub async fn assert_health_ok(base: &str) {
+        let response = get(format!("{base}/health")).await;
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "no X-Request-Id header"
+        );
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    }
+
+    /// `/ready` answers 200 with every dependency up.
+    pub async fn assert_ready(base: &str) {
+        let response = get(format!("{base}/ready")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"status": "ready", "checks": {
+                "postgres": {"status": "up"}, "redis": {"status": "up"}, "kafka": {"status": "up"}
+            }})
+        );
+    }
+
+    /// `/ready` answers 503 naming `dependency` as down (with an error) and the others up.
+    pub async fn assert_not_ready_naming(base: &str, dependency: &str) {
+        let url = format!("{base}/ready");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let last: Value = loop {
+            let response = get(url.clone()).await;
+            let status = response.status();
+            let body = response.json().await.unwrap();
+            if status == 503 {
+                break body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/ready never reported {dependency} down: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(last["status"], "unavailable", "{last}");
+        for name in ["postgres", "redis", "kafka"] {
+            let expected = if name == dependency { "down" } else { "up" };
+            assert_eq!(last["checks"][name]["status"], expected, "{name} in {last}");
+        }
+        assert!(
+            last["checks"][dependency]["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{last}"
+        );
+    }
+
+    /// `/ready` turns 200 again once the dependency is back.
+    pub async fn assert_recovers(base: &str) {
+        let url = format!("{base}/ready");
+        eventually("/ready recovers", Duration::from_secs(30), || async {
+            get(url.clone()).await.status() == 200
+        })
+        .await;
+    }
+
+    /// `/metrics` is Prometheus text with the HTTP metrics (route template labels) and process
+    /// metrics, labelled with the service name.
+    pub async fn assert_metrics_exposed(base: &str, service: &str) {
+        get(format!("{base}/health")).await;
+        let response = get(format!("{base}/metrics")).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        let body = response.text().await.unwrap();
+        let labels = ["method=\"GET\"", "route=\"/health\"", "status=\"200\""];
+        let service_label = format!("service=\"{service}\"");
+        let counted = body.lines().any(|line| {
+            line.starts_with("http_requests_total{")
+                && line.ends_with(" 1")
+                && labels.iter().all(|l| line.contains(l))
+                && line.contains(&service_label)
+        });
+        assert!(
+            counted,
+            "no http_requests_total for GET /health of {service} in:\n{body}"
+        );
+        assert!(
+            body.contains("process_resident_memory_bytes"),
+            "no process metrics in:\n{body}"
+        );
+    }
+
+    /// Unknown routes get a problem+json 404.
+    pub async fn assert_unknown_route_is_problem_404(base: &str) {
+        let response = get(format!("{base}/no/such/route")).await;
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"type": "/problems/not-found", "title": "Not Found", "status": 404, "detail": "No such route."})
+        );
+    }
+}
+
+/// Generates the operational-endpoint tests for a service. `$spawn` is an async fn taking a
+/// `FnOnce(&mut CommonSettings)` (applied after isolation) and returning a value with an
+/// `address` field (`http://127.0.0.1:<port>`).
+#[macro_export]
+macro_rules! operational_endpoint_tests {
+    ($service:literal, $spawn:path) => {
+        use $crate::configuration::CommonSettings as __Common;
+        use $crate::testing::{ops, TcpProxy};
+
+        #[actix_web::test]
+        async fn health_returns_200_with_a_request_id() {
+            let app = $spawn(|_: &mut __Common| {}).await;
+            ops::assert_health_ok(&app.address).await;
+        }
+
+        #[actix_web::test]
+        async fn ready_returns_200_when_postgres_redis_and_kafka_answer() {
+            let app = $spawn(|_: &mut __Common| {}).await;
+            ops::assert_ready(&app.address).await;
+        }
+
+        #[actix_web::test]
+        async fn ready_returns_503_naming_postgres_while_it_is_unreachable_and_recovers() {
+            let proxy = TcpProxy::start("127.0.0.1:5432").await;
+            let port = proxy.port();
+            let app = $spawn(move |s: &mut __Common| s.database.port = port).await;
+            ops::assert_ready(&app.address).await;
+            proxy.cut();
+            ops::assert_not_ready_naming(&app.address, "postgres").await;
+            proxy.restore().await;
+            ops::assert_recovers(&app.address).await;
+        }
+
+        #[actix_web::test]
+        async fn ready_returns_503_naming_redis_while_it_is_unreachable_and_recovers() {
+            let proxy = TcpProxy::start("127.0.0.1:6379").await;
+            let url = format!("redis://127.0.0.1:{}", proxy.port());
+            let app = $spawn(move |s: &mut __Common| s.redis.url = url.into()).await;
+            ops::assert_ready(&app.address).await;
+            proxy.cut();
+            ops::assert_not_ready_naming(&app.address, "redis").await;
+            proxy.restore().await;
+            ops::assert_recovers(&app.address).await;
+        }
+
+        #[actix_web::test]
+        async fn ready_returns_503_naming_kafka_when_no_broker_answers() {
+            // Port 9 (discard) has no broker: the service still starts and reports it.
+            let app = $spawn(|s: &mut __Common| s.kafka.brokers = "127.0.0.1:9".into()).await;
+            ops::assert_not_ready_naming(&app.address, "kafka").await;
+        }
+
+        #[actix_web::test]
+        async fn metrics_exposes_http_and_process_metrics() {
+            let app = $spawn(|_: &mut __Common| {}).await;
+            ops::assert_metrics_exposed(&app.address, $service).await;
+        }
+
+        #[actix_web::test]
+        async fn unknown_routes_return_a_problem_json_404() {
+            let app = $spawn(|_: &mut __Common| {}).await;
+            ops::assert_unknown_route_is_problem_404(&app.address).await;
+        }
+    };
+}

@@ -1,0 +1,5 @@
+//! HTTP routes of the recommender service (operational routes come from `shared::http`).
+use actix_web::web;
+
+/// Mounts the service's API.
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

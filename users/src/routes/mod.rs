@@ -1,0 +1,5 @@
+//! HTTP routes of the users service (operational routes come from `shared::http`).
+use actix_web::web;
+
+/// Mounts the service's API.
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,3 @@
+//! Black-box tests of the users service over real HTTP, with real Postgres, Redis and Kafka.
+mod health;
+mod helpers;
