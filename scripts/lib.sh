@@ -12,6 +12,9 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-6}"
+# A second listener for fault-injection tests: bound on KAFKA_FLAKY_PORT but advertised on
+# KAFKA_FLAKY_PORT+1, where a test runs a proxy it can cut (shared::testing::flaky_kafka).
+KAFKA_FLAKY_PORT="${KAFKA_FLAKY_PORT:-19092}"
 SERVICE_DATABASES=(users products recommender analytics)
 TOPICS=(user_updates product_updates user_actions)
 

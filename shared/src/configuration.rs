@@ -140,6 +140,9 @@ pub struct KafkaSettings {
     /// Partitions of the topics this service creates if they are missing.
     #[serde(default = "default_partitions")]
     pub partitions: i32,
+    /// Replication factor of topics this service creates (1 for a single broker).
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i32,
     /// How long the producer keeps trying to deliver a message before reporting failure.
     #[serde(default = "default_message_timeout_ms")]
     pub message_timeout_ms: u64,
@@ -156,6 +159,9 @@ pub struct KafkaSettings {
 
 fn default_partitions() -> i32 {
     6
+}
+fn default_replication_factor() -> i32 {
+    1
 }
 fn default_message_timeout_ms() -> u64 {
     10_000

@@ -186,6 +186,26 @@ impl TcpProxy {
         proxy
     }
 
+    /// Like [`TcpProxy::start`] on a fixed local port.
+    pub async fn start_on(port: u16, target: &str) -> Arc<Self> {
+        let target: SocketAddr = tokio::net::lookup_host(target)
+            .await
+            .expect("resolvable proxy target")
+            .next()
+            .expect("an address for the proxy target");
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("proxy port {port} is taken ({e})"));
+        let port = listener.local_addr().expect("proxy address").port();
+        let proxy = Arc::new(Self {
+            port,
+            target,
+            task: Mutex::new(None),
+        });
+        proxy.serve(listener);
+        proxy
+    }
+
     /// The local port clients should use instead of the target's.
     pub fn port(&self) -> u16 {
         self.port
@@ -227,6 +247,21 @@ impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.cut();
     }
+}
+
+/// The broker's FLAKY listener (see `scripts/infra`): bound on 19092, advertised on 19093.
+const FLAKY_KAFKA_LISTENER: &str = "127.0.0.1:19092";
+const FLAKY_KAFKA_ADVERTISED_PORT: u16 = 19093;
+
+/// Kafka that one test can cut and restore for its own app only. Point the app's
+/// `kafka.brokers` at the returned address. Tests using it run one at a time (the advertised
+/// port is fixed), so hold the guard for the whole test.
+pub async fn flaky_kafka() -> (Arc<TcpProxy>, String, tokio::sync::MutexGuard<'static, ()>) {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let guard = SERIAL.lock().await;
+    let proxy = TcpProxy::start_on(FLAKY_KAFKA_ADVERTISED_PORT, FLAKY_KAFKA_LISTENER).await;
+    let brokers = format!("127.0.0.1:{FLAKY_KAFKA_ADVERTISED_PORT}");
+    (proxy, brokers, guard)
 }
 
 /// Settings for the local infrastructure that `scripts/infra up` starts (the same addresses

@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use super::health::{config_health_api, Readiness};
+use super::json::JsonLimit;
 use super::middleware::{record_metrics, request_id_header};
 use super::problem::{json_error, not_found, path_error, query_error};
 use crate::configuration::ApplicationSettings;
@@ -45,6 +46,8 @@ where
                     .limit(json_limit)
                     .error_handler(json_error),
             )
+            .app_data(web::PayloadConfig::new(json_limit))
+            .app_data(JsonLimit(json_limit))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(readiness.clone())

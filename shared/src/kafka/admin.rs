@@ -10,7 +10,7 @@ use crate::configuration::KafkaSettings;
 use crate::events::topics;
 
 /// Ensures each logical topic in `names` exists with `settings.partitions` partitions, and its
-/// dead-letter topic with one partition.
+/// dead-letter topic with one partition, replicated `settings.replication_factor` times.
 pub async fn ensure_topics(settings: &KafkaSettings, names: &[&str]) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = super::base_config(settings)
         .create()
@@ -22,7 +22,13 @@ pub async fn ensure_topics(settings: &KafkaSettings, names: &[&str]) -> anyhow::
     }
     let new_topics: Vec<NewTopic<'_>> = wanted
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            NewTopic::new(
+                name,
+                *partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin

@@ -76,20 +76,38 @@ impl EventProducer {
         event: &Envelope<P>,
     ) -> Result<Delivery, ProduceError> {
         let payload = serde_json::to_vec(event).map_err(ProduceError::Serialise)?;
-        let event_id = event.event_id.to_string();
+        self.publish_encoded(
+            topic,
+            &event.key,
+            &event.event_id.to_string(),
+            &event.event_type,
+            &payload,
+        )
+        .await
+    }
+
+    /// Publishes an already encoded envelope (e.g. from the outbox) to the logical `topic`.
+    pub async fn publish_encoded(
+        &self,
+        topic: &str,
+        key: &str,
+        event_id: &str,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Delivery, ProduceError> {
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: "event_id",
-                value: Some(event_id.as_str()),
+                value: Some(event_id),
             })
             .insert(Header {
                 key: "event_type",
-                value: Some(event.event_type.as_str()),
+                value: Some(event_type),
             });
         self.send(RawMessage {
             topic: &self.settings.topic(topic),
-            key: Some(event.key.as_bytes()),
-            payload: Some(&payload),
+            key: Some(key.as_bytes()),
+            payload: Some(payload),
             headers,
         })
         .await

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
@@ -26,6 +25,7 @@ use crate::configuration::KafkaSettings;
 use crate::events::{self, topics};
 use crate::kafka::producer::{EventProducer, RawMessage};
 use crate::metrics::ConsumerMetrics;
+use crate::retry;
 
 /// What to consume and who applies it.
 pub struct ConsumerSpec {
@@ -175,7 +175,7 @@ impl Worker {
 
     /// Hands the event to the handler until it succeeds or rejects it (`Err(reason)`).
     async fn deliver(&self, event: Arc<ConsumedEvent>) -> Result<(), String> {
-        let mut backoff = retry_delays();
+        let mut backoff = retry::delays(MAX_RETRY_DELAY);
         loop {
             let started = Instant::now();
             let error = match self.handler.send(HandleEvent(event.clone())).await {
@@ -203,7 +203,7 @@ impl Worker {
     async fn dead_letter(&self, message: &OwnedMessage, logical: &str, reason: &str) {
         let dlq = self.settings.topic(&topics::dead_letter(logical));
         tracing::error!(reason, dead_letter_topic = %dlq, "undeliverable message sent to the dead-letter topic");
-        let mut backoff = retry_delays();
+        let mut backoff = retry::delays(MAX_RETRY_DELAY);
         loop {
             let headers = dead_letter_headers(message, reason);
             let sent = self
@@ -240,16 +240,6 @@ impl Worker {
 }
 
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
-
-/// 100 ms doubling up to 10 s, with jitter, forever.
-fn retry_delays() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::new()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(MAX_RETRY_DELAY)
-        .without_max_times()
-        .with_jitter()
-        .build()
-}
 
 /// The original headers plus `dlq.reason`, `dlq.topic`, `dlq.partition`, `dlq.offset`.
 fn dead_letter_headers(message: &OwnedMessage, reason: &str) -> OwnedHeaders {

@@ -1,0 +1,201 @@
+//! A JSON body extractor whose errors name the offending field, e.g. `items[2].action`.
+//!
+//! actix's `web::Json` reports serde's message without the path for nested fields; this one
+//! tracks the path with `serde_path_to_error` and answers in problem+json:
+//! 415 wrong content type, 413 too large, 400 not JSON, 422 JSON of the wrong shape.
+use std::ops::Deref;
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use super::problem::{ApiError, FieldError};
+
+/// The deserialised body.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    /// The body, owned.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_media_type);
+        let limit = req.app_data::<JsonLimit>().map_or(DEFAULT_LIMIT, |l| l.0);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "Expected a body with Content-Type: application/json.",
+                )
+                .into());
+            }
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large(limit)
+                } else {
+                    ApiError::bad_request(format!("Could not read the body: {e}"))
+                }
+            })?;
+            if bytes.len() > limit {
+                return Err(too_large(limit).into());
+            }
+            parse(&bytes).map(Json).map_err(Into::into)
+        })
+    }
+}
+
+/// `application/json` or any `application/*+json`, parameters (charset) ignored.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Largest body [`Json`] accepts, set by `shared::http::server::build` from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimit(pub usize);
+
+const DEFAULT_LIMIT: usize = 256 * 1024;
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        format!("The body is larger than the limit of {limit} bytes."),
+    )
+}
+
+/// Deserialises `bytes`, mapping errors to 400 (not JSON) or 422 naming the field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            return ApiError::bad_request(format!("The body is not valid JSON: {inner}"));
+        }
+        let path = e.path().to_string();
+        // serde names a missing or unknown field in its message, not in the path.
+        let field = if path == "." { String::new() } else { path };
+        let message = strip_position(&inner.to_string());
+        ApiError::validation(vec![FieldError {
+            field: field_name(&field, &message),
+            message,
+        }])
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C", which means nothing to API clients.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde reports a missing field at its parent's path with the name in the message; an unknown
+/// field's path already ends with its name.
+fn field_name(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path.is_empty(), missing) {
+        (true, Some(name)) => name.to_owned(),
+        (false, Some(name)) => format!("{path}.{name}"),
+        (true, None) => "body".to_owned(),
+        (false, None) => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        action: String,
+        value: Option<u8>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    fn error(json: &str) -> (u16, Vec<FieldError>, String) {
+        let e = parse::<Body>(json.as_bytes()).unwrap_err();
+        let p = e.problem().clone();
+        (p.status, p.errors, p.detail)
+    }
+
+    #[test]
+    fn wrong_type_in_a_nested_field_names_its_path() {
+        let (status, errors, _) = error(r#"{"name":"a","items":[{"action":"x"},{"action":5}]}"#);
+        assert_eq!(status, 422);
+        assert_eq!(errors[0].field, "items[1].action");
+        assert_eq!(errors[0].message, "invalid type: integer `5`, expected a string");
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        let (_, errors, _) = error(r#"{"items":[]}"#);
+        assert_eq!(errors[0].field, "name");
+        let (_, errors, _) = error(r#"{"name":"a","items":[{"action":"x","colour":1}]}"#);
+        assert_eq!(errors[0].field, "items[0].colour");
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        let (status, _, detail) = error(r#"{"name":"#);
+        assert_eq!(status, 400);
+        assert!(detail.starts_with("The body is not valid JSON"), "{detail}");
+        assert_eq!(error(r#"{"name":"a","items":[]} trailing"#).0, 400);
+    }
+
+    #[test]
+    fn json_media_types_are_recognised() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_media_type("application/merge-patch+json"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/jsonx"));
+    }
+
+    #[test]
+    fn wrong_top_level_type_names_the_body() {
+        let (status, errors, _) = error(r#""hello""#);
+        assert_eq!(status, 422);
+        assert_eq!(errors[0].field, "body");
+    }
+}
