@@ -46,3 +46,29 @@ pub async fn migrate<M: MigratorTrait>(
         }
     }
 }
+
+/// True when `error` (anywhere in its chain) means the database could not be reached.
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    use sea_orm::{sqlx, DbErr, RuntimeErr};
+    error.chain().any(|cause| match cause.downcast_ref::<DbErr>() {
+        Some(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => true,
+        Some(DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) => matches!(
+            e,
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    })
+}
+
+/// The HTTP answer for an unexpected failure: 503 while the database is unreachable (the
+/// client may retry), else 500. The cause chain is logged either way.
+pub fn unexpected(error: anyhow::Error) -> crate::http::ApiError {
+    if is_unavailable(&error) {
+        crate::http::ApiError::unavailable("The database is unavailable; retry later.", error)
+    } else {
+        crate::http::ApiError::internal(error)
+    }
+}

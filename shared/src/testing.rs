@@ -107,6 +107,17 @@ pub async fn read_messages(
     count: usize,
     timeout: Duration,
 ) -> Vec<OwnedMessage> {
+    read_messages_until(settings, topic, timeout, |messages| messages.len() >= count).await
+}
+
+/// Reads the logical `topic` from the beginning until `done` holds for what was read, or panics
+/// after `timeout`.
+pub async fn read_messages_until(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[OwnedMessage]) -> bool,
+) -> Vec<OwnedMessage> {
     let consumer: StreamConsumer = crate::kafka::base_config(settings)
         .set("group.id", format!("reader_{}", unique_id()))
         .set("auto.offset.reset", "earliest")
@@ -115,14 +126,14 @@ pub async fn read_messages(
         .expect("test consumer");
     let full = settings.topic(topic);
     consumer.subscribe(&[&full]).expect("subscribe");
-    let mut messages = Vec::with_capacity(count);
+    let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
-    while messages.len() < count {
+    while !done(&messages) {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Ok(Ok(message)) => messages.push(message.detach()),
             Ok(Err(e)) => panic!("reading {full} failed: {e}"),
             Err(_) => panic!(
-                "only {} of {count} messages arrived on {full} within {timeout:?}",
+                "{full}: what arrived within {timeout:?} is not what the test waits for ({} messages)",
                 messages.len()
             ),
         }
@@ -137,8 +148,24 @@ pub async fn read_events(
     count: usize,
     timeout: Duration,
 ) -> Vec<Envelope> {
-    read_messages(settings, topic, count, timeout)
-        .await
+    decode_all(&read_messages(settings, topic, count, timeout).await)
+}
+
+/// Reads events of `topic` from the beginning until `done` holds for the events read so far
+/// (in arrival order, duplicates included), or panics after `timeout`.
+pub async fn read_events_until(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[Envelope]) -> bool,
+) -> Vec<Envelope> {
+    let messages =
+        read_messages_until(settings, topic, timeout, |messages| done(&decode_all(messages))).await;
+    decode_all(&messages)
+}
+
+fn decode_all(messages: &[OwnedMessage]) -> Vec<Envelope> {
+    messages
         .iter()
         .map(|m| events::decode(m.payload()).expect("a valid envelope"))
         .collect()

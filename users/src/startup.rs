@@ -2,12 +2,20 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::web;
 use anyhow::Context;
+use secrecy::ExposeSecret;
+use shared::auth::Authenticator;
+use shared::outbox::relay::OutboxMetrics;
+use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
 use crate::configuration::Settings;
+use crate::domain::email::Email;
+use crate::domain::password::Password;
 use crate::migration::Migrator;
-use crate::routes;
+use crate::repository::users::ensure_admin;
+use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "users";
@@ -17,19 +25,41 @@ pub struct Application {
     port: u16,
     server: Server,
     infra: Infrastructure,
+    outbox: OutboxHandle,
 }
 
 impl Application {
-    /// Connects to its dependencies, migrates its database and binds its port.
+    /// Connects to its dependencies, migrates, bootstraps the admin, starts the outbox relay
+    /// and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
+        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        bootstrap_admin(&infra, &settings).await?;
+        let outbox = OutboxHandle::start(
+            infra.db.clone(),
+            infra.producer.clone(),
+            settings.outbox.clone(),
+            OutboxMetrics::new(&infra.registry)?,
+        );
+        let state = web::Data::new(AppState {
+            db: infra.db.clone(),
+            producer: infra.producer.clone(),
+            outbox: outbox.clone(),
+            settings: settings.users.clone(),
+        });
         let app = &settings.common.application;
         let listener = TcpListener::bind((app.host.as_str(), app.port))
             .with_context(|| format!("Failed to bind {}:{}", app.host, app.port))?;
         let port = listener.local_addr()?.port();
-        let server = shared::http::server::build(listener, app, infra.server_parts(), routes::configure)?;
+        let routes = routes::configure(state, web::Data::new(auth));
+        let server = shared::http::server::build(listener, app, infra.server_parts(), routes)?;
         tracing::info!(port, "users listening");
-        Ok(Self { port, server, infra })
+        Ok(Self {
+            port,
+            server,
+            infra,
+            outbox,
+        })
     }
 
     /// The bound port (useful when the configured port is 0).
@@ -37,11 +67,33 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains requests and flushes Kafka.
+    /// The outbox relay (tests stop it to simulate a crash mid-publish).
+    pub fn outbox(&self) -> OutboxHandle {
+        self.outbox.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains requests, stops the relay and flushes Kafka.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        self.outbox.shutdown().await;
         self.infra.flush();
         tracing::info!("users stopped");
         Ok(())
     }
+}
+
+/// Creates or promotes the configured admin account, if one is configured.
+async fn bootstrap_admin(infra: &Infrastructure, settings: &Settings) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&settings.admin.email, &settings.admin.password) else {
+        return Ok(());
+    };
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("admin.email {e}"))?;
+    let password = Password::parse(
+        password.expose_secret().to_owned(),
+        settings.users.min_password_length,
+    )
+    .map_err(|e| anyhow::anyhow!("admin.password {e}"))?;
+    ensure_admin(&infra.db, email, || password.hash())
+        .await
+        .context("Failed to bootstrap the admin account")
 }

@@ -95,19 +95,34 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() || inner.is_io() {
             return ApiError::bad_request(format!("The body is not valid JSON: {inner}"));
         }
-        let path = e.path().to_string();
-        // serde names a missing or unknown field in its message, not in the path.
-        let field = if path == "." { String::new() } else { path };
-        let message = strip_position(&inner.to_string());
-        ApiError::validation(vec![FieldError {
-            field: field_name(&field, &message),
-            message,
-        }])
+        shape_error("", &e.path().to_string(), inner)
     })?;
     deserializer
         .end()
         .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// Deserialises part of an already parsed body; `prefix` (e.g. `[3]`) is prepended to the
+/// field path of errors.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| shape_error(prefix, &e.path().to_string(), e.inner()))
+}
+
+/// 422 naming the field of a well-formed body of the wrong shape.
+fn shape_error(prefix: &str, path: &str, inner: &serde_json::Error) -> ApiError {
+    let path = if path == "." { "" } else { path };
+    let path = match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
+        (false, false) => format!("{prefix}.{path}"),
+    };
+    let message = strip_position(&inner.to_string());
+    ApiError::validation(vec![FieldError {
+        field: field_name(&path, &message),
+        message,
+    }])
 }
 
 /// serde_json appends " at line L column C", which means nothing to API clients.
@@ -181,6 +196,15 @@ mod tests {
         assert_eq!(status, 400);
         assert!(detail.starts_with("The body is not valid JSON"), "{detail}");
         assert_eq!(error(r#"{"name":"a","items":[]} trailing"#).0, 400);
+    }
+
+    #[test]
+    fn values_report_paths_under_their_prefix() {
+        let value = serde_json::json!({"action": 5});
+        let e = from_value::<Item>(value, "[3]").unwrap_err();
+        assert_eq!(e.problem().errors[0].field, "[3].action");
+        let e = from_value::<Item>(serde_json::json!({}), "[0]").unwrap_err();
+        assert_eq!(e.problem().errors[0].field, "[0].action");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid input field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Path of the field in the input, e.g. `email` or `items[2].product_id`.
     pub field: String,
@@ -18,7 +18,7 @@ pub struct FieldError {
 }
 
 /// The JSON body of an error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI reference naming the kind of problem, e.g. `/problems/validation-error`.
     #[serde(rename = "type")]

@@ -1,5 +1,37 @@
-//! HTTP routes of the users service (operational routes come from `shared::http`).
-use actix_web::web;
+//! HTTP routes of the users service, under `/api/v1` (operational routes come from `shared::http`).
+pub mod actions;
+pub mod auth;
+pub mod openapi;
+pub mod users;
 
-/// Mounts the service's API.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix_web::web;
+use sea_orm::DatabaseConnection;
+use shared::auth::Authenticator;
+use shared::kafka::producer::EventProducer;
+use shared::outbox::OutboxHandle;
+
+use crate::configuration::UsersSettings;
+
+/// What the handlers share.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub producer: EventProducer,
+    pub outbox: OutboxHandle,
+    pub settings: UsersSettings,
+}
+
+/// Mounts the API with its shared state; called once per HTTP worker.
+pub fn configure(
+    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    move |cfg| {
+        cfg.app_data(state.clone()).app_data(auth.clone()).service(
+            web::scope("/api/v1")
+                .configure(auth::config_auth_api)
+                .configure(actions::config_actions_api)
+                .configure(users::config_users_api)
+                .configure(openapi::config_openapi_api),
+        );
+    }
+}

@@ -6,6 +6,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod action;
+pub mod user;
+
+/// Event type names (`Envelope::event_type`).
+pub mod event_types {
+    /// `user_updates`: a new account; payload [`super::user::UserProfile`].
+    pub const USER_REGISTERED: &str = "user_registered";
+    /// `user_updates`: a profile change; payload [`super::user::UserProfile`] (the new state).
+    pub const USER_UPDATED: &str = "user_updated";
+    /// `user_updates`: an account deleted; payload [`super::user::UserDeleted`].
+    pub const USER_DELETED: &str = "user_deleted";
+    /// `user_actions`: one thing a user did; payload [`super::action::UserAction`].
+    pub const USER_ACTION: &str = "user_action";
+}
+
 /// Topic names, without the per-deployment prefix (see `KafkaSettings::topic`).
 pub mod topics {
     /// Registrations, profile changes and deletions; keyed by user id.

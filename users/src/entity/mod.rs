@@ -1,0 +1,2 @@
+//! sea-orm entities of the users database.
+pub mod users;

@@ -1,0 +1,138 @@
+//! Action ingestion: validated, published to `user_actions` keyed by user id, and answered 202
+//! only after the broker acknowledged every event of the request.
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::auth::Caller;
+use shared::db::unexpected;
+use shared::events::{event_types, topics, Envelope};
+use shared::http::json::from_value;
+use shared::http::{ApiError, FieldError, Json};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::domain::action::{ActionRequest, ValidAction};
+use crate::repository::users as repo;
+
+/// Mounts `/users/{id}/actions`.
+pub fn config_actions_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users/{id}/actions", web::post().to(post_actions));
+}
+
+/// What was accepted.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ActionsAccepted {
+    pub accepted: usize,
+    /// The event id of each action, in request order (retry with these to avoid duplicates).
+    pub event_ids: Vec<Uuid>,
+}
+
+/// One action object, or an array of them (a batch, all or nothing).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum ActionsBody {
+    One(ActionRequest),
+    Many(Vec<ActionRequest>),
+}
+
+/// Parses one action or a batch; every invalid field of every item is reported.
+fn parse_actions(body: Value, user: Uuid, max: usize) -> Result<Vec<ValidAction>, ApiError> {
+    let now = Utc::now();
+    let items: Vec<(String, Value)> = match body {
+        Value::Array(items) if items.is_empty() => return Err(too_few()),
+        Value::Array(items) if items.len() > max => {
+            return Err(ApiError::validation(vec![FieldError {
+                field: "body".into(),
+                message: format!("must hold at most {max} actions"),
+            }]))
+        }
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("[{i}]"), v))
+            .collect(),
+        single => vec![(String::new(), single)],
+    };
+    let mut valid = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (prefix, item) in items {
+        let parsed = from_value::<ActionRequest>(item, &prefix)
+            .map_err(|e| e.problem().errors.clone())
+            .and_then(|request| request.validate(user, now, &prefix));
+        match parsed {
+            Ok(action) => valid.push(action),
+            Err(mut field_errors) => errors.append(&mut field_errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(valid)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+fn too_few() -> ApiError {
+    ApiError::validation(vec![FieldError {
+        field: "body".into(),
+        message: "must hold at least one action".into(),
+    }])
+}
+
+/// Record what a user did: one action object or an array of up to `users.max_actions_per_request`.
+#[utoipa::path(post, path = "/api/v1/users/{id}/actions", tag = "actions",
+    security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path)), request_body = ActionsBody,
+    responses(
+        (status = 202, description = "Every action is in Kafka", body = ActionsAccepted),
+        (status = 401), (status = 403), (status = 404),
+        (status = 422, body = shared::http::problem::Problem),
+        (status = 503, description = "Kafka did not acknowledge: nothing is accepted; retry with the same event ids",
+            body = shared::http::problem::Problem),
+    ))]
+#[tracing::instrument(skip(state, body), fields(user_id = %user_id, actions = tracing::field::Empty))]
+pub async fn post_actions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    user_id: web::Path<Uuid>,
+    body: Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = user_id.into_inner();
+    caller.require_self_or_privileged(user_id)?;
+    let actions = parse_actions(body.into_inner(), user_id, state.settings.max_actions_per_request)?;
+    tracing::Span::current().record("actions", actions.len());
+    if repo::find(&state.db, user_id)
+        .await
+        .map_err(unexpected)?
+        .is_none()
+    {
+        return Err(ApiError::not_found("No such user."));
+    }
+    let events: Vec<_> = actions
+        .into_iter()
+        .map(|valid| {
+            let mut event = Envelope::new(event_types::USER_ACTION, user_id.to_string(), valid.action);
+            event.event_id = valid.event_id;
+            event.occurred_at = event.payload.occurred_at;
+            event
+        })
+        .collect();
+    // All sends are queued before any is awaited: one round trip for the whole batch.
+    let results = join_all(
+        events
+            .iter()
+            .map(|e| state.producer.publish(topics::USER_ACTIONS, e)),
+    )
+    .await;
+    if let Some(error) = results.into_iter().find_map(Result::err) {
+        return Err(ApiError::unavailable(
+            "Kafka did not acknowledge the actions; none is accepted. Retry with the same event ids.",
+            anyhow::Error::new(error),
+        ));
+    }
+    let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    Ok(HttpResponse::Accepted().json(ActionsAccepted {
+        accepted: event_ids.len(),
+        event_ids,
+    }))
+}
