@@ -29,8 +29,10 @@ pub struct ActionsAccepted {
     pub event_ids: Vec<Uuid>,
 }
 
-/// One action object, or an array of them (a batch, all or nothing).
-#[derive(utoipa::ToSchema)]
+/// One action object, or an array of them (a batch, all or nothing). Documentation only: the
+/// handler parses the body itself to report each item's errors under its index.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub enum ActionsBody {
     One(ActionRequest),

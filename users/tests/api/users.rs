@@ -358,3 +358,35 @@ async fn registration_returns_503_while_postgres_is_unreachable_and_recovers() {
     proxy.restore().await;
     assert_eq!(app.register(&body).await.status(), 201);
 }
+
+#[actix_web::test]
+async fn the_openapi_document_covers_every_route() {
+    let app = spawn_app().await;
+    let response = app.client.get(format!("{}/api/v1/openapi.json", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut routes: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| format!("{m} {path}")))
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        vec![
+            "delete /api/v1/users/{id}",
+            "get /api/v1/users",
+            "get /api/v1/users/me",
+            "get /api/v1/users/{id}",
+            "patch /api/v1/users/{id}",
+            "post /api/v1/auth/login",
+            "post /api/v1/users",
+            "post /api/v1/users/{id}/actions",
+        ]
+    );
+    let body = &doc["components"]["schemas"]["ActionsBody"]["oneOf"];
+    assert_eq!(body[0]["$ref"], "#/components/schemas/ActionRequest");
+    assert_eq!(body[1]["type"], "array");
+}
