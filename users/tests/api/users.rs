@@ -362,7 +362,12 @@ async fn registration_returns_503_while_postgres_is_unreachable_and_recovers() {
 #[actix_web::test]
 async fn the_openapi_document_covers_every_route() {
     let app = spawn_app().await;
-    let response = app.client.get(format!("{}/api/v1/openapi.json", app.address)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
@@ -370,7 +375,12 @@ async fn the_openapi_document_covers_every_route() {
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| format!("{m} {path}")))
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{m} {path}"))
+        })
         .collect();
     routes.sort();
     assert_eq!(
