@@ -486,3 +486,27 @@ macro_rules! operational_endpoint_tests {
         }
     };
 }
+
+/// For property tests (plain `#[test]` functions): runs `start` on an actix system in a thread
+/// of its own that lives as long as the test process, and returns what it produced together
+/// with a tokio runtime for driving requests from the test thread.
+pub fn start_in_background<T, F, Fut>(start: F) -> (T, tokio::runtime::Runtime)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            tx.send(start().await).expect("the test thread waits");
+            std::future::pending::<()>().await;
+        })
+    });
+    let value = rx.recv().expect("the background app starts");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    (value, runtime)
+}

@@ -3,8 +3,11 @@
 pub mod health;
 pub mod json;
 pub mod middleware;
+pub mod openapi;
+pub mod pagination;
 pub mod problem;
 pub mod server;
+pub mod validation;
 
 pub use json::Json;
 pub use problem::{ApiError, FieldError};

@@ -1,19 +1,19 @@
 //! Accounts: register, read, update, delete, list.
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use shared::auth::{Caller, Role};
 use shared::db::unexpected;
+use shared::http::pagination::{self, decode_cursor, paginate};
+use shared::http::validation::Errors;
 use shared::http::{ApiError, FieldError, Json};
 use uuid::Uuid;
 
 use super::AppState;
 use crate::domain::email::Email;
 use crate::domain::password::{self, Password};
-use crate::domain::{profile, Errors};
+use crate::domain::profile;
 use crate::entity::users::Model;
 use crate::repository::users::{self as repo, Changes, InsertError, NewUser};
 
@@ -89,8 +89,9 @@ pub struct RegisterRequest {
 /// Why a registration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    /// A 422 naming every invalid field.
     #[error("the registration is invalid")]
-    Invalid(Vec<FieldError>),
+    Invalid(ApiError),
     #[error("the e-mail address is taken")]
     EmailTaken,
     #[error(transparent)]
@@ -100,7 +101,7 @@ pub enum RegisterError {
 impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {
-            RegisterError::Invalid(errors) => ApiError::validation(errors),
+            RegisterError::Invalid(error) => error,
             RegisterError::EmailTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 "email-taken",
@@ -268,7 +269,7 @@ async fn parse_changes(
     let new_password = request
         .password
         .and_then(|p| errors.check("password", Password::parse(p, min_password)));
-    errors.finish().map_err(ApiError::validation)?;
+    errors.finish()?;
     if let Some(password) = new_password {
         if !caller.is_privileged() {
             let given = request.current_password.unwrap_or_default();
@@ -376,29 +377,13 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 200."));
-    }
+    let limit = pagination::limit(query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     // One extra row tells whether there is a next page.
-    let mut rows = repo::list(&state.db, after, limit + 1)
+    let rows = repo::list(&state.db, after, limit + 1)
         .await
         .map_err(unexpected)?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| URL_SAFE_NO_PAD.encode(u.id.as_bytes()))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = paginate(rows, limit, |u| u.id);
     let items = rows.into_iter().map(UserResponse::from).collect();
     Ok(HttpResponse::Ok().json(UserPage { items, next_cursor }))
-}
-
-fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::bad_request("cursor is not a cursor this API returned."))
 }

@@ -5,30 +5,21 @@ use proptest::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use shared::testing::start_in_background;
+
 use crate::helpers::{spawn_app, TestApp, TestUser, PASSWORD};
 
-/// One service for all cases, running on its own actix system thread; cases drive it from a
-/// tokio runtime of their own.
-fn shared_app() -> &'static (TestApp, String, TestUser, tokio::runtime::Runtime) {
-    static APP: OnceLock<(TestApp, String, TestUser, tokio::runtime::Runtime)> = OnceLock::new();
+/// One service for all cases, on its own actix system thread.
+fn shared_app() -> &'static ((TestApp, String, TestUser), tokio::runtime::Runtime) {
+    static APP: OnceLock<((TestApp, String, TestUser), tokio::runtime::Runtime)> = OnceLock::new();
     APP.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let app = spawn_app().await;
-                let admin = app.admin_token().await;
-                // The fuzzing target: arbitrary bodies may change whatever it may change.
-                let target = app.new_user().await;
-                tx.send((app, admin, target)).expect("test thread waits");
-                std::future::pending::<()>().await;
-            })
-        });
-        let (app, admin, target) = rx.recv().expect("the service starts");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        (app, admin, target, runtime)
+        start_in_background(|| async {
+            let app = spawn_app().await;
+            let admin = app.admin_token().await;
+            // The fuzzing target: arbitrary bodies may change whatever it may change.
+            let target = app.new_user().await;
+            (app, admin, target)
+        })
     })
 }
 
@@ -83,7 +74,7 @@ proptest! {
 
     #[test]
     fn any_valid_profile_round_trips_through_the_api_unchanged(profile in profile()) {
-        let (app, admin, _, runtime) = shared_app();
+        let ((app, admin, _), runtime) = shared_app();
         runtime.block_on(async {
             let mut body = profile.clone();
             body["email"] = json!(format!("p-{}@example.com", uuid::Uuid::now_v7().simple()));
@@ -101,7 +92,7 @@ proptest! {
 
     #[test]
     fn arbitrary_json_never_yields_a_server_error(body in any_json()) {
-        let (app, _, target, runtime) = shared_app();
+        let ((app, _, target), runtime) = shared_app();
         runtime.block_on(async {
             let id = target.id;
             for (method, path) in [
