@@ -2,12 +2,16 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
+use actix_web::web;
 use anyhow::Context;
+use shared::auth::Authenticator;
+use shared::outbox::relay::OutboxMetrics;
+use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
 use crate::configuration::Settings;
 use crate::migration::Migrator;
-use crate::routes;
+use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "products";
@@ -17,19 +21,37 @@ pub struct Application {
     port: u16,
     server: Server,
     infra: Infrastructure,
+    outbox: OutboxHandle,
 }
 
 impl Application {
-    /// Connects to its dependencies, migrates its database and binds its port.
+    /// Connects to its dependencies, migrates, starts the outbox relay and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
+        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let outbox = OutboxHandle::start(
+            infra.db.clone(),
+            infra.producer.clone(),
+            settings.outbox.clone(),
+            OutboxMetrics::new(&infra.registry)?,
+        );
+        let state = web::Data::new(AppState {
+            db: infra.db.clone(),
+            outbox: outbox.clone(),
+        });
         let app = &settings.common.application;
         let listener = TcpListener::bind((app.host.as_str(), app.port))
             .with_context(|| format!("Failed to bind {}:{}", app.host, app.port))?;
         let port = listener.local_addr()?.port();
-        let server = shared::http::server::build(listener, app, infra.server_parts(), routes::configure)?;
+        let routes = routes::configure(state, web::Data::new(auth));
+        let server = shared::http::server::build(listener, app, infra.server_parts(), routes)?;
         tracing::info!(port, "products listening");
-        Ok(Self { port, server, infra })
+        Ok(Self {
+            port,
+            server,
+            infra,
+            outbox,
+        })
     }
 
     /// The bound port (useful when the configured port is 0).
@@ -37,9 +59,10 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains requests and flushes Kafka.
+    /// Serves until SIGTERM/SIGINT, then drains requests, stops the relay and flushes Kafka.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        self.outbox.shutdown().await;
         self.infra.flush();
         tracing::info!("products stopped");
         Ok(())

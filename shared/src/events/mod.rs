@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod action;
+pub mod product;
 pub mod user;
 
 /// Event type names (`Envelope::event_type`).
@@ -17,6 +18,12 @@ pub mod event_types {
     pub const USER_UPDATED: &str = "user_updated";
     /// `user_updates`: an account deleted; payload [`super::user::UserDeleted`].
     pub const USER_DELETED: &str = "user_deleted";
+    /// `product_updates`: a new product; payload [`super::product::ProductSnapshot`].
+    pub const PRODUCT_CREATED: &str = "product_created";
+    /// `product_updates`: a change; payload [`super::product::ProductSnapshot`] (the new state).
+    pub const PRODUCT_UPDATED: &str = "product_updated";
+    /// `product_updates`: a product removed; payload [`super::product::ProductDeleted`].
+    pub const PRODUCT_DELETED: &str = "product_deleted";
     /// `user_actions`: one thing a user did; payload [`super::action::UserAction`].
     pub const USER_ACTION: &str = "user_action";
 }

@@ -1,0 +1,2 @@
+//! sea-orm entities of the products database.
+pub mod products;
