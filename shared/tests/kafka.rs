@@ -80,11 +80,11 @@ impl Harness {
             failing: Arc::new(AtomicBool::new(failing)),
         }
         .start();
-        let spec = ConsumerSpec {
-            topics: vec![topics::USER_ACTIONS.into()],
-            group_id: self.kafka.consumer_group.clone(),
-            handler: recorder.recipient(),
-        };
+        let spec = ConsumerSpec::new(
+            &[topics::USER_ACTIONS],
+            self.kafka.consumer_group.clone(),
+            recorder.recipient(),
+        );
         let handle = ConsumerHandle::start(
             &self.kafka,
             spec,

@@ -8,7 +8,7 @@
 mod handlers;
 pub mod messages;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -35,6 +35,57 @@ pub struct ConsumerSpec {
     pub group_id: String,
     /// The actor that applies each event.
     pub handler: Recipient<HandleEvent>,
+    /// Who stores offsets: the consumer after each handled event (at least once), or the
+    /// handler, through [`ConsumerHandle::offsets`], once its effect is durable (for handlers
+    /// that batch, e.g. flush every second with the offsets in their own transaction).
+    pub offsets: OffsetPolicy,
+    /// Called (on the consumer's thread, blocking it) before partitions are taken away, so the
+    /// handler can finish and persist its work on them first.
+    pub on_revoke: Option<RevokeHook>,
+}
+
+impl ConsumerSpec {
+    /// Consumes `topics` in `group_id`, storing offsets after each handled event.
+    pub fn new(topics: &[&str], group_id: impl Into<String>, handler: Recipient<HandleEvent>) -> Self {
+        Self {
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            group_id: group_id.into(),
+            handler,
+            offsets: OffsetPolicy::AfterHandler,
+            on_revoke: None,
+        }
+    }
+}
+
+/// See [`ConsumerSpec::offsets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetPolicy {
+    AfterHandler,
+    ByHandler,
+}
+
+/// A callback given the `(logical topic, partition)`s being revoked.
+pub type RevokeHook = Arc<dyn Fn(&[(String, i32)]) + Send + Sync>;
+
+/// Lets a handler store the offsets its durable work covers (`OffsetPolicy::ByHandler`).
+#[derive(Clone)]
+pub struct OffsetStore {
+    // Weak: a stopped consumer must close (and leave its group) even while handlers hold this.
+    consumer: Weak<StreamConsumer<ConsumerCallbacks>>,
+    settings: KafkaSettings,
+}
+
+impl OffsetStore {
+    /// Records that everything before `next_offset` of the logical `topic`'s `partition` is done;
+    /// committed with the next auto-commit. Fails if the partition is no longer assigned.
+    pub fn store(&self, topic: &str, partition: i32, next_offset: i64) -> KafkaResult<()> {
+        let consumer = self
+            .consumer
+            .upgrade()
+            .ok_or(KafkaError::StoreOffset(RDKafkaErrorCode::State))?;
+        // librdkafka stores the given offset + 1.
+        consumer.store_offset(&self.settings.topic(topic), partition, next_offset - 1)
+    }
 }
 
 /// The actor. Its only state is the librdkafka consumer; the work runs in a loop future spawned
@@ -59,6 +110,7 @@ impl Actor for KafkaConsumer {
 #[derive(Clone)]
 pub struct ConsumerHandle {
     addr: Addr<KafkaConsumer>,
+    offsets: OffsetStore,
 }
 
 impl ConsumerHandle {
@@ -71,6 +123,8 @@ impl ConsumerHandle {
     ) -> anyhow::Result<Self> {
         let callbacks = ConsumerCallbacks {
             metrics: metrics.clone(),
+            on_revoke: spec.on_revoke.clone(),
+            topic_prefix: settings.topic_prefix.clone(),
         };
         let consumer: StreamConsumer<ConsumerCallbacks> = super::base_config(settings)
             .set("group.id", &spec.group_id)
@@ -93,12 +147,17 @@ impl ConsumerHandle {
         let topic_refs: Vec<&str> = full_topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topic_refs)?;
         let consumer = Arc::new(consumer);
+        let offsets = OffsetStore {
+            consumer: Arc::downgrade(&consumer),
+            settings: settings.clone(),
+        };
         let worker = Worker {
             consumer: consumer.clone(),
             handler: spec.handler,
             dead_letters,
             settings: settings.clone(),
             metrics,
+            store_offsets: spec.offsets == OffsetPolicy::AfterHandler,
         };
         let addr = KafkaConsumer {
             consumer,
@@ -106,7 +165,12 @@ impl ConsumerHandle {
             loop_handle: None,
         }
         .start();
-        Ok(Self { addr })
+        Ok(Self { addr, offsets })
+    }
+
+    /// The offset store, for handlers that store their own offsets.
+    pub fn offsets(&self) -> OffsetStore {
+        self.offsets.clone()
     }
 
     /// The partitions this member currently owns.
@@ -128,6 +192,7 @@ struct Worker {
     dead_letters: EventProducer,
     settings: KafkaSettings,
     metrics: ConsumerMetrics,
+    store_offsets: bool,
 }
 
 impl Worker {
@@ -170,7 +235,10 @@ impl Worker {
             }
         };
         self.metrics.consumed.with_label_values(&[&logical, label]).inc();
-        self.store_offset(&message);
+        // A dead letter is durable once acknowledged, whoever stores offsets otherwise.
+        if self.store_offsets || label == "dead_lettered" {
+            self.store_offset(&message);
+        }
     }
 
     /// Hands the event to the handler until it succeeds or rejects it (`Err(reason)`).
@@ -273,9 +341,11 @@ fn dead_letter_headers(message: &OwnedMessage, reason: &str) -> OwnedHeaders {
         })
 }
 
-/// librdkafka callbacks: lag metrics from statistics, and commits on revoke.
+/// librdkafka callbacks: lag metrics from statistics, the revoke hook, and commits on revoke.
 pub struct ConsumerCallbacks {
     metrics: ConsumerMetrics,
+    on_revoke: Option<RevokeHook>,
+    topic_prefix: String,
 }
 
 impl ClientContext for ConsumerCallbacks {
@@ -298,6 +368,20 @@ impl ConsumerContext for ConsumerCallbacks {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
+                if let Some(hook) = &self.on_revoke {
+                    let revoked: Vec<(String, i32)> = partitions
+                        .elements()
+                        .iter()
+                        .map(|e| {
+                            let topic = e
+                                .topic()
+                                .strip_prefix(self.topic_prefix.as_str())
+                                .unwrap_or(e.topic());
+                            (topic.to_owned(), e.partition())
+                        })
+                        .collect();
+                    hook(&revoked);
+                }
                 // No event is in flight here (callbacks run inside `recv`), so every stored
                 // offset is final: commit them before another member takes the partitions.
                 if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
