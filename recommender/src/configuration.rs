@@ -1,6 +1,10 @@
-//! The recommender service's settings: `configuration/*.yaml` plus `APP_<SECTION>__<KEY>` overrides.
+//! The recommender's settings: `configuration/*.yaml` plus `APP_<SECTION>__<KEY>` overrides.
 use serde::Deserialize;
+use shared::auth::AuthSettings;
 use shared::configuration::{config_dir, load, CommonSettings};
+use shared::events::action::ActionKind;
+
+use crate::model::ModelParams;
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -8,6 +12,107 @@ pub struct Settings {
     /// application, database, redis and kafka sections.
     #[serde(flatten)]
     pub common: CommonSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub recommender: RecommenderSettings,
+}
+
+/// The pipeline and the algorithm.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecommenderSettings {
+    /// How often aggregators flush (counts, lists and offsets in one transaction).
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval_ms: u64,
+    /// Items stored per user list (the API's `limit` is at most this).
+    #[serde(default = "default_list_length")]
+    pub list_length: usize,
+    /// Lifetime of cached lists in Redis (a flush rewrites them anyway).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_seconds: u64,
+    /// Half-life of product popularity.
+    #[serde(default = "default_half_life")]
+    pub popularity_half_life_hours: f64,
+    #[serde(default)]
+    pub weights: ActionWeights,
+    /// Actions after which a product is not recommended to the user again (purchase always).
+    #[serde(default = "default_exclude_after")]
+    pub exclude_after: Vec<ActionKind>,
+    /// Model parameters; the defaults are the ones measured in docs/evaluation.md.
+    #[serde(default)]
+    pub model: ModelParams,
+}
+
+/// How much each action says about interest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActionWeights {
+    pub view: f64,
+    pub click: f64,
+    pub add_to_cart: f64,
+    pub purchase: f64,
+    /// A rating of `v` stars weighs `v × rate_per_star`.
+    pub rate_per_star: f64,
+}
+
+impl Default for ActionWeights {
+    fn default() -> Self {
+        Self {
+            view: 1.0,
+            click: 2.0,
+            add_to_cart: 3.0,
+            purchase: 5.0,
+            rate_per_star: 1.0,
+        }
+    }
+}
+
+impl ActionWeights {
+    /// The weight of one action (`value` is the rating for `rate`).
+    pub fn of(&self, action: ActionKind, value: Option<f64>) -> f64 {
+        match action {
+            ActionKind::View => self.view,
+            ActionKind::Click => self.click,
+            ActionKind::AddToCart => self.add_to_cart,
+            ActionKind::Purchase => self.purchase,
+            ActionKind::Rate => value.unwrap_or(3.0) * self.rate_per_star,
+        }
+    }
+}
+
+fn default_flush_interval() -> u64 {
+    1000
+}
+fn default_list_length() -> usize {
+    50
+}
+fn default_cache_ttl() -> u64 {
+    3600
+}
+fn default_half_life() -> f64 {
+    168.0
+}
+fn default_exclude_after() -> Vec<ActionKind> {
+    vec![ActionKind::Purchase]
+}
+
+impl Default for RecommenderSettings {
+    fn default() -> Self {
+        Self {
+            flush_interval_ms: default_flush_interval(),
+            list_length: default_list_length(),
+            cache_ttl_seconds: default_cache_ttl(),
+            popularity_half_life_hours: default_half_life(),
+            weights: ActionWeights::default(),
+            exclude_after: default_exclude_after(),
+            model: ModelParams::default(),
+        }
+    }
+}
+
+impl RecommenderSettings {
+    /// True if this action removes the product from the user's future lists.
+    pub fn excludes(&self, action: ActionKind) -> bool {
+        action == ActionKind::Purchase || self.exclude_after.contains(&action)
+    }
 }
 
 /// Reads the settings from the crate's `configuration/` folder (see `config_dir`).

@@ -1,8 +1,16 @@
-//! Consumes every topic, keeps co-interaction counts in actors and serves recommendations;
-//! `model` is the algorithm and `evaluation` measures it offline.
+//! Consumes every topic, keeps co-interaction counts in per-partition actors and serves
+//! recommendations; `model` is the algorithm (shared with the offline `evaluation`).
+pub mod actors;
+pub mod cache;
+pub mod catalogue;
 pub mod configuration;
+pub mod consumers;
 pub mod evaluation;
+pub mod metrics;
 pub mod migration;
 pub mod model;
+pub mod recommend;
+pub mod refresh;
+pub mod repository;
 pub mod routes;
 pub mod startup;

@@ -1,35 +1,86 @@
-//! Builds the recommender service from its settings and runs it until SIGTERM.
+//! Builds the recommender from its settings and runs it until SIGTERM.
 use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
 
+use actix::Actor;
 use actix_web::dev::Server;
+use actix_web::web;
 use anyhow::Context;
+use shared::auth::Authenticator;
+use shared::events::topics;
+use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec, OffsetPolicy};
 use shared::service::Infrastructure;
+use uuid::Uuid;
 
+use crate::actors::aggregator::Deps;
+use crate::actors::router::RouterHandle;
+use crate::cache::ListCache;
+use crate::catalogue::Catalogue;
 use crate::configuration::Settings;
+use crate::consumers::catalogue::CatalogueUpdater;
+use crate::metrics::RecommenderMetrics;
 use crate::migration::Migrator;
-use crate::routes;
+use crate::refresh::Refresher;
+use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "recommender";
 
-/// A built service, listening but not yet serving.
+/// A built service, listening and consuming.
 pub struct Application {
     port: u16,
     server: Server,
     infra: Infrastructure,
+    router: RouterHandle,
+    consumers: Vec<ConsumerHandle>,
 }
 
 impl Application {
-    /// Connects to its dependencies, migrates its database and binds its port.
+    /// Connects, migrates, loads the catalogue, starts the consumers and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
+        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let metrics = RecommenderMetrics::new(&infra.registry)?;
+        let catalogue = Catalogue::load(infra.db.clone())
+            .await
+            .context("Failed to load the catalogue")?;
+        let recommender = Arc::new(settings.recommender.clone());
+        let cache = ListCache::new(
+            infra.redis.clone(),
+            recommender.cache_ttl_seconds,
+            metrics.clone(),
+        );
+        let refresher = Refresher {
+            db: infra.db.clone(),
+            catalogue: catalogue.clone(),
+            cache: cache.clone(),
+            settings: recommender.clone(),
+        };
+        let deps = Deps {
+            db: infra.db.clone(),
+            cache,
+            catalogue,
+            settings: recommender,
+            metrics: metrics.clone(),
+            offsets: Arc::new(OnceLock::new()),
+        };
+        let router = RouterHandle::start(deps.clone());
+        let consumers = start_consumers(&settings, &infra, &router, &deps, refresher.clone())?;
+        let state = web::Data::new(AppState { refresher, metrics });
         let app = &settings.common.application;
         let listener = TcpListener::bind((app.host.as_str(), app.port))
             .with_context(|| format!("Failed to bind {}:{}", app.host, app.port))?;
         let port = listener.local_addr()?.port();
-        let server = shared::http::server::build(listener, app, infra.server_parts(), routes::configure)?;
+        let routes = routes::configure(state, web::Data::new(auth));
+        let server = shared::http::server::build(listener, app, infra.server_parts(), routes)?;
         tracing::info!(port, "recommender listening");
-        Ok(Self { port, server, infra })
+        Ok(Self {
+            port,
+            server,
+            infra,
+            router,
+            consumers,
+        })
     }
 
     /// The bound port (useful when the configured port is 0).
@@ -37,11 +88,64 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains requests and flushes Kafka.
+    /// A handle to flush every aggregator now (tests, operations).
+    pub fn router(&self) -> RouterHandle {
+        self.router.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT; then flushes what was consumed and stops consuming.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        if let Err(e) = self.router.flush_all().await {
+            tracing::error!(error = %e, "final flush failed; the next start resumes from the stored offsets");
+        }
+        for consumer in &self.consumers {
+            consumer.shutdown().await;
+        }
         self.infra.flush();
         tracing::info!("recommender stopped");
         Ok(())
     }
+}
+
+/// The actions consumer (group `kafka.consumer_group`, partitions split between instances,
+/// offsets stored by the aggregators after their flush) and the catalogue consumer (a group of
+/// its own per instance: every instance reads every catalogue and profile event).
+fn start_consumers(
+    settings: &Settings,
+    infra: &Infrastructure,
+    router: &RouterHandle,
+    deps: &Deps,
+    refresher: Refresher,
+) -> anyhow::Result<Vec<ConsumerHandle>> {
+    let kafka = &settings.common.kafka;
+    let mut actions = ConsumerSpec::new(
+        &[topics::USER_ACTIONS],
+        kafka.consumer_group.clone(),
+        router.recipient(),
+    );
+    actions.offsets = OffsetPolicy::ByHandler;
+    actions.on_revoke = Some(router.revoke_hook());
+    let actions = ConsumerHandle::start(
+        kafka,
+        actions,
+        infra.producer.clone(),
+        infra.consumer_metrics.clone(),
+    )?;
+    // Only the first store wins, and there is only one.
+    let _ = deps.offsets.set(actions.offsets());
+    let updater = CatalogueUpdater { refresher }.start();
+    let group = format!("{}-catalogue-{}", kafka.consumer_group, Uuid::new_v4().simple());
+    let spec = ConsumerSpec::new(
+        &[topics::PRODUCT_UPDATES, topics::USER_UPDATES],
+        group,
+        updater.recipient(),
+    );
+    let catalogue = ConsumerHandle::start(
+        kafka,
+        spec,
+        infra.producer.clone(),
+        infra.consumer_metrics.clone(),
+    )?;
+    Ok(vec![actions, catalogue])
 }

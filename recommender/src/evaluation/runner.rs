@@ -8,6 +8,7 @@ use super::dataset::Rating;
 use super::metrics::{Accumulator, Metrics};
 use crate::model::aggregator::Aggregator;
 use crate::model::score::{most_popular, score, top, Scratch};
+use crate::model::sequence::Interaction;
 use crate::model::{Item, ModelParams};
 
 /// What to evaluate.
@@ -41,7 +42,7 @@ fn train(ratings: &[Rating], params: &ModelParams, with_neighbours: bool) -> Tra
     ordered.sort_by_key(|r| (r.time, r.row));
     let mut aggregator = Aggregator::new(params.clone());
     for r in &ordered {
-        aggregator.observe(r.user, r.item, r.time * 1000);
+        aggregator.observe(r.user, Interaction::implicit(r.item, r.time * 1000));
     }
     let (counts, _) = aggregator.take();
     let mut popularity: Vec<(Item, f64)> = counts.items.iter().map(|(&i, &n)| (i, n)).collect();
@@ -136,7 +137,7 @@ impl Run<'_> {
         scratch: &mut Scratch,
     ) -> Option<Vec<Item>> {
         let sequence = trained.aggregator.user(&user)?;
-        let excluded = |j: Item| sequence.seen.contains(&j);
+        let excluded = |j: Item| sequence.excluded.contains(&j);
         Some(match method {
             Method::MostPopular => most_popular(&trained.popularity, excluded, self.k)
                 .iter()
@@ -153,7 +154,8 @@ impl Run<'_> {
                     scratch,
                 );
                 let mut list: Vec<Item> = scored.iter().map(|s| s.item).collect();
-                let categories = self.user_categories(sequence.history(params.history_limit).map(|(i, _)| i));
+                let categories =
+                    self.user_categories(sequence.history(params.history_limit).map(|(i, _, _)| i));
                 let sources = categories
                     .iter()
                     .filter_map(|c| by_category.get(c).map(Vec::as_slice));

@@ -1,4 +1,6 @@
 //! Ordered schema migrations of the recommender database, applied at start-up.
+mod m20261128_000001_create_model;
+
 use sea_orm_migration::prelude::*;
 
 /// Applies the migrations below in order; sea-orm records which ran in `seaql_migrations`.
@@ -7,6 +9,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        Vec::new()
+        vec![Box::new(m20261128_000001_create_model::Migration)]
     }
 }

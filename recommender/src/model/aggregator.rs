@@ -6,8 +6,8 @@ use std::hash::Hash;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::score::Counts;
-use super::sequence::{PairIncrement, PairWeights, UserSequence};
-use super::{Item, ModelParams};
+use super::sequence::{Interaction, PairIncrement, PairWeights, UserSequence};
+use super::ModelParams;
 
 /// Per-user sequences plus the count increments not yet flushed.
 #[derive(Debug, Clone)]
@@ -30,12 +30,12 @@ impl<U: Hash + Eq + Clone> Aggregator<U> {
         }
     }
 
-    /// Applies one interaction of `user` with `item` at `time` (ms).
-    pub fn observe(&mut self, user: U, item: Item, time: i64) {
+    /// Applies one interaction of `user`.
+    pub fn observe(&mut self, user: U, interaction: Interaction) {
         let sequence = self.users.entry(user.clone()).or_default();
         self.scratch.clear();
-        if sequence.observe(item, time, &self.weights, &mut self.scratch) {
-            self.pending.add_item(item, 1.0);
+        if sequence.observe(interaction, &self.weights, &mut self.scratch) {
+            self.pending.add_item(interaction.item, 1.0);
             for pair in self.scratch.drain(..) {
                 self.pending.add_pair(pair);
             }
@@ -88,9 +88,9 @@ mod tests {
     #[test]
     fn increments_accumulate_until_taken() {
         let mut aggregator = Aggregator::new(ModelParams::plain_cosine());
-        aggregator.observe("u", 1, 1);
-        aggregator.observe("u", 2, 2);
-        aggregator.observe("v", 1, 1);
+        aggregator.observe("u", Interaction::implicit(1, 1));
+        aggregator.observe("u", Interaction::implicit(2, 2));
+        aggregator.observe("v", Interaction::implicit(1, 1));
         let (counts, mut touched) = aggregator.take();
         touched.sort();
         assert_eq!(touched, vec!["u", "v"]);
@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(counts.pair(1, 2), 1.0);
         assert_eq!(aggregator.take().0, Counts::default());
         // The sequences stay: a later item pairs with earlier ones.
-        aggregator.observe("u", 3, 3);
+        aggregator.observe("u", Interaction::implicit(3, 3));
         assert_eq!(aggregator.take().0.pairs.len(), 4);
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// How co-interactions are counted and how scores are formed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelParams {
     /// Two interactions of a user count as a co-interaction only if at most this many positions
     /// apart in the user's sequence (`usize::MAX`: any distance, as plain co-occurrence).

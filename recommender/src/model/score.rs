@@ -158,9 +158,9 @@ impl Scratch {
     }
 }
 
-/// Scores candidates for a user: `score(j) = Σ_i history_decay^distance(i) · sim(i, j)` over the
-/// user's recent items `history` (`(item, distance from the latest position)`), skipping
-/// `excluded` items; returns the best `k`.
+/// Scores candidates for a user: `score(j) = Σ_i strength(i) · history_decay^distance(i) · sim(i, j)`
+/// over the user's recent items `history` (`(item, distance from the latest position, strength)`),
+/// skipping `excluded` items; returns the best `k`.
 pub fn score<'a, H, N, E>(
     history: H,
     neighbours: N,
@@ -170,12 +170,12 @@ pub fn score<'a, H, N, E>(
     scratch: &mut Scratch,
 ) -> Vec<Scored>
 where
-    H: IntoIterator<Item = (Item, u32)>,
+    H: IntoIterator<Item = (Item, u32, f64)>,
     N: Fn(Item) -> Option<&'a [(Item, f64)]>,
     E: Fn(Item) -> bool,
 {
-    for (i, distance) in history {
-        let weight = params.history_decay.powi(distance as i32);
+    for (i, distance, strength) in history {
+        let weight = strength * params.history_decay.powi(distance as i32);
         let Some(row) = neighbours(i) else { continue };
         for &(j, sim) in row {
             scratch.grow(j);
@@ -264,7 +264,7 @@ mod tests {
         // 1 is the latest item (distance 0), 2 one position before (weight 0.5).
         let mut scratch = Scratch::default();
         let scored = score(
-            [(1, 0), (2, 1)],
+            [(1, 0, 1.0), (2, 1, 1.0)],
             |i| rows.get(&i).map(Vec::as_slice),
             |j| j == 5,
             10,

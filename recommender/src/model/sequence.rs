@@ -22,24 +22,35 @@ pub struct UserSequence {
     pub position: u32,
     /// Timestamp (ms) of the latest interaction.
     pub last_time: i64,
-    /// Distinct items, least recent first, each with the position it was last touched at.
-    pub recent: VecDeque<(Item, u32)>,
-    /// Every item the user has interacted with.
+    /// Distinct items, least recent first: `(item, position last touched, strength)`, where
+    /// the strength is the strongest action weight the user gave the item.
+    pub recent: VecDeque<(Item, u32, f64)>,
+    /// Every item the user has interacted with (a pair forms at the first interaction only).
     pub seen: FxHashSet<Item>,
+    /// Items never to recommend to this user (e.g. purchased ones).
+    pub excluded: FxHashSet<Item>,
 }
 
 impl UserSequence {
-    /// Applies one interaction at `time` (ms). For an item new to the user, appends the
-    /// co-interaction increments with the user's earlier items within the window to `out` and
-    /// returns true; a repeat only moves the item to the most recent place.
+    /// Applies one interaction. For an item new to the user, appends the co-interaction
+    /// increments with the user's earlier items within the window to `out` and returns true; a
+    /// repeat only moves the item to the most recent place (keeping its strongest weight).
     pub fn observe(
         &mut self,
-        item: Item,
-        time: i64,
+        interaction: Interaction,
         weights: &PairWeights,
         out: &mut Vec<PairIncrement>,
     ) -> bool {
+        let Interaction {
+            item,
+            time,
+            strength,
+            exclude,
+        } = interaction;
         let params = &weights.params;
+        if exclude {
+            self.excluded.insert(item);
+        }
         if self.recent.is_empty() || time > self.last_time {
             self.position += 1;
         }
@@ -47,18 +58,21 @@ impl UserSequence {
         self.last_time = self.last_time.max(time);
         let position = self.position;
         let is_new = self.seen.insert(item);
+        let mut strength = strength;
         if is_new {
-            for &(earlier, at) in self.recent.iter().rev() {
+            for &(earlier, at, _) in self.recent.iter().rev() {
                 let distance = (position - at) as usize;
                 if distance > params.pair_window {
                     break;
                 }
                 push_pair(earlier, item, distance, weights, out);
             }
-        } else if let Some(index) = self.recent.iter().position(|(i, _)| *i == item) {
-            self.recent.remove(index);
+        } else if let Some(index) = self.recent.iter().position(|(i, _, _)| *i == item) {
+            if let Some((_, _, before)) = self.recent.remove(index) {
+                strength = strength.max(before);
+            }
         }
-        self.recent.push_back((item, position));
+        self.recent.push_back((item, position, strength));
         self.trim(params);
         is_new
     }
@@ -68,7 +82,7 @@ impl UserSequence {
     fn trim(&mut self, params: &ModelParams) {
         let keep = params.history_limit.max(1);
         while self.recent.len() > keep {
-            let (_, at) = self.recent[0];
+            let (_, at, _) = self.recent[0];
             if ((self.position - at) as usize) <= params.pair_window {
                 break;
             }
@@ -76,13 +90,38 @@ impl UserSequence {
         }
     }
 
-    /// The `limit` most recent items, most recent first, with their distance from the latest.
-    pub fn history(&self, limit: usize) -> impl Iterator<Item = (Item, u32)> + '_ {
+    /// The `limit` most recent items, most recent first: `(item, distance from the latest
+    /// position, strength)`.
+    pub fn history(&self, limit: usize) -> impl Iterator<Item = (Item, u32, f64)> + '_ {
         self.recent
             .iter()
             .rev()
             .take(limit)
-            .map(move |&(item, at)| (item, self.position - at))
+            .map(move |&(item, at, strength)| (item, self.position - at, strength))
+    }
+}
+
+/// One interaction as the model sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interaction {
+    pub item: Item,
+    /// Milliseconds since the epoch.
+    pub time: i64,
+    /// The action's weight (1 in the offline evaluation: ratings are implicit interactions).
+    pub strength: f64,
+    /// Never recommend the item to this user again.
+    pub exclude: bool,
+}
+
+impl Interaction {
+    /// A plain interaction: weight 1, excluded afterwards (the evaluation protocol).
+    pub fn implicit(item: Item, time: i64) -> Self {
+        Self {
+            item,
+            time,
+            strength: 1.0,
+            exclude: true,
+        }
     }
 }
 
@@ -169,7 +208,7 @@ mod tests {
         let mut out = Vec::new();
         let weights = PairWeights::new(params);
         for &(item, time) in events {
-            user.observe(item, time, &weights, &mut out);
+            user.observe(Interaction::implicit(item, time), &weights, &mut out);
         }
         (user, out)
     }
@@ -243,6 +282,9 @@ mod tests {
     fn repeats_create_no_pairs_and_move_the_item_to_the_front() {
         let (user, pairs) = run(&[(1, 1), (2, 2), (1, 3)], &ModelParams::plain_cosine());
         assert_eq!(pairs.len(), 2);
-        assert_eq!(user.history(10).collect::<Vec<_>>(), vec![(1, 0), (2, 1)]);
+        assert_eq!(
+            user.history(10).collect::<Vec<_>>(),
+            vec![(1, 0, 1.0), (2, 1, 1.0)]
+        );
     }
 }

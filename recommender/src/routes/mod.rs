@@ -1,5 +1,29 @@
-//! HTTP routes of the recommender service (operational routes come from `shared::http`).
-use actix_web::web;
+//! HTTP routes of the recommender, under `/api/v1` (operational routes come from `shared::http`).
+pub mod openapi;
+pub mod recommendations;
 
-/// Mounts the service's API.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix_web::web;
+use shared::auth::Authenticator;
+
+use crate::metrics::RecommenderMetrics;
+use crate::refresh::Refresher;
+
+/// What the handlers share.
+pub struct AppState {
+    pub refresher: Refresher,
+    pub metrics: RecommenderMetrics,
+}
+
+/// Mounts the API with its shared state; called once per HTTP worker.
+pub fn configure(
+    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    move |cfg| {
+        cfg.app_data(state.clone()).app_data(auth.clone()).service(
+            web::scope("/api/v1")
+                .configure(recommendations::config_recommendations_api)
+                .configure(openapi::config_openapi_api),
+        );
+    }
+}

@@ -12,6 +12,8 @@ pub struct ConsumedEvent {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The message's timestamp (when the producer created it), in ms since the epoch.
+    pub timestamp_ms: Option<i64>,
     pub envelope: Envelope,
 }
 

@@ -221,6 +221,7 @@ impl Worker {
                     topic: logical.clone(),
                     partition: message.partition(),
                     offset: message.offset(),
+                    timestamp_ms: message.timestamp().to_millis(),
                     envelope,
                 });
                 self.deliver(event).await

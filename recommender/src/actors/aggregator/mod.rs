@@ -1,0 +1,330 @@
+//! One aggregator per assigned `user_actions` partition. Events are buffered; a flush (every
+//! `flush_interval_ms`, on revoke and on shutdown) applies them to the model and writes, in ONE
+//! transaction: count increments, the touched users' sequences, the processed event ids, the
+//! touched users' recomputed lists and the partition's next offset (a compare-and-set that fences
+//! off a former owner). Only after commit are the lists written to Redis. Events below the stored
+//! offset, and event ids seen before, change nothing: every event's effect is applied exactly once.
+mod handlers;
+pub mod messages;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use chrono::{TimeZone, Utc};
+use rustc_hash::FxHashMap;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use shared::events::topics;
+use shared::kafka::consumer::OffsetStore;
+use uuid::Uuid;
+
+pub use messages::{ActionEvent, Buffer, FlushNow};
+
+use crate::cache::ListCache;
+use crate::catalogue::Catalogue;
+use crate::configuration::RecommenderSettings;
+use crate::metrics::RecommenderMetrics;
+use crate::model::aggregator::Aggregator;
+use crate::model::score::Scratch;
+use crate::model::sequence::{Interaction, UserSequence};
+use crate::model::Item;
+use crate::recommend::{Inputs, RecommendationList};
+use crate::repository::{lists, state};
+
+/// What every aggregator shares.
+#[derive(Clone)]
+pub struct Deps {
+    pub db: DatabaseConnection,
+    pub cache: ListCache,
+    pub catalogue: Catalogue,
+    pub settings: Arc<RecommenderSettings>,
+    pub metrics: RecommenderMetrics,
+    /// Set once the consumer runs: committed offsets are stored as a hint for restarts.
+    pub offsets: Arc<OnceLock<OffsetStore>>,
+}
+
+/// The model state of one partition.
+struct Core {
+    model: Aggregator<Uuid>,
+    scratch: Scratch,
+    /// The partition's next offset in Postgres (`None` until read).
+    next_offset: Option<i64>,
+    loaded: bool,
+}
+
+/// The actor.
+pub struct PartitionAggregator {
+    partition: i32,
+    deps: Deps,
+    buffer: Vec<ActionEvent>,
+    /// Taken while a flush runs (flushes are atomic: no other message is handled meanwhile).
+    core: Option<Core>,
+}
+
+impl PartitionAggregator {
+    pub fn new(partition: i32, deps: Deps) -> Self {
+        let core = Core {
+            model: Aggregator::new(deps.settings.model.clone()),
+            scratch: Scratch::default(),
+            next_offset: None,
+            loaded: false,
+        };
+        Self {
+            partition,
+            deps,
+            buffer: Vec::new(),
+            core: Some(core),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.partition.to_string()
+    }
+
+    /// A flush as a future that owns the state and hands it back.
+    fn flush_future(&mut self) -> impl ActorFuture<Self, Output = Result<(), String>> {
+        let events = std::mem::take(&mut self.buffer);
+        let core = self.core.take();
+        let deps = self.deps.clone();
+        let partition = self.partition;
+        async move {
+            let Some(mut core) = core else {
+                return (None, events, Err("flush already running".to_owned()));
+            };
+            let started = Instant::now();
+            let result = flush(&mut core, &events, &deps, partition).await;
+            deps.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => (Some(core), Vec::new(), Ok(())),
+                Err(FlushError::Fenced) => {
+                    // Another instance advanced this partition: our in-memory state is stale.
+                    // Start over from Postgres; everything received is still in `events`.
+                    deps.metrics.flush_failures.with_label_values(&["fenced"]).inc();
+                    tracing::error!(partition, "partition offset moved by another owner; reloading state");
+                    let fresh = PartitionAggregator::new(partition, deps.clone()).core;
+                    (fresh, events, Err("fenced".to_owned()))
+                }
+                Err(FlushError::Failed(e)) => {
+                    deps.metrics.flush_failures.with_label_values(&["error"]).inc();
+                    tracing::warn!(partition, error.cause_chain = ?e, "flush failed; retrying with the next one");
+                    (Some(core), events, Err(format!("{e:#}")))
+                }
+            }
+        }
+        .into_actor(self)
+        .map(|(core, mut events, result), actor, _| {
+            if let Some(core) = core {
+                actor.core = Some(core);
+            }
+            // Events that arrived meanwhile come after the ones handed back.
+            events.append(&mut actor.buffer);
+            actor.buffer = events;
+            actor.deps.metrics.buffered.with_label_values(&[&actor.label()]).set(actor.buffer.len() as i64);
+            result
+        })
+    }
+}
+
+impl Actor for PartitionAggregator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+        let interval = Duration::from_millis(self.deps.settings.flush_interval_ms);
+        ctx.run_interval(interval, |actor, ctx| {
+            if !actor.buffer.is_empty() {
+                let flush = actor.flush_future().map(|_, _, _| ());
+                ctx.wait(flush);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let _ = self.deps.metrics.buffered.remove_label_values(&[&self.label()]);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FlushError {
+    #[error("the partition's offset was moved by another owner")]
+    Fenced,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// The reference time of popularity: increments are `w · 2^((t − EPOCH) / half-life)`, so that
+/// decayed popularity is a plain sum (ranking at any moment is unchanged by the common factor).
+fn popularity_epoch_ms() -> i64 {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .map_or(0, |t| t.timestamp_millis())
+}
+
+async fn flush(
+    core: &mut Core,
+    events: &[ActionEvent],
+    deps: &Deps,
+    partition: i32,
+) -> Result<(), FlushError> {
+    let topic = topics::USER_ACTIONS;
+    if !core.loaded {
+        core.next_offset = state::load_offset(&deps.db, topic, partition).await?;
+        core.loaded = true;
+    }
+    let floor = core.next_offset.unwrap_or(0);
+    let Some(last) = events.iter().map(|e| e.offset).max() else {
+        return Ok(());
+    };
+    if last < floor {
+        deps.metrics
+            .events
+            .with_label_values(&["replayed"])
+            .inc_by(events.len() as u64);
+        return Ok(());
+    }
+    let mut batch: Vec<&ActionEvent> = events.iter().filter(|e| e.offset >= floor).collect();
+    batch.sort_by_key(|e| e.offset);
+    let seen_before =
+        state::processed(&deps.db, &batch.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
+    let mut fresh_ids = HashSet::new();
+    batch.retain(|e| !seen_before.contains(&e.event_id) && fresh_ids.insert(e.event_id));
+    deps.metrics
+        .events
+        .with_label_values(&["duplicate"])
+        .inc_by((events.len() - batch.len()) as u64);
+
+    let items = deps
+        .catalogue
+        .intern(&batch.iter().map(|e| e.product).collect::<Vec<_>>())
+        .await?;
+    let mut users: Vec<Uuid> = batch.iter().map(|e| e.user).collect();
+    users.sort();
+    users.dedup();
+    let unknown: Vec<Uuid> = users.iter().filter(|u| !core.model.knows(u)).copied().collect();
+    for (user, sequence) in state::load_sequences(&deps.db, &unknown).await? {
+        core.model.restore(user, sequence);
+    }
+    // Undo information: the sequences as they were, for a failed transaction.
+    let before: HashMap<Uuid, Option<UserSequence>> =
+        users.iter().map(|u| (*u, core.model.user(u).cloned())).collect();
+    let result = apply_and_commit(core, &batch, &items, deps, partition, last + 1).await;
+    if result.is_err() {
+        core.model.take();
+        for (user, sequence) in before {
+            match sequence {
+                Some(sequence) => core.model.restore(user, sequence),
+                None => core.model.forget(&user),
+            }
+        }
+    }
+    result
+}
+
+async fn apply_and_commit(
+    core: &mut Core,
+    batch: &[&ActionEvent],
+    items: &HashMap<Uuid, Item>,
+    deps: &Deps,
+    partition: i32,
+    next_offset: i64,
+) -> Result<(), FlushError> {
+    let settings = &deps.settings;
+    let half_life_ms = settings.popularity_half_life_hours * 3_600_000.0;
+    let epoch = popularity_epoch_ms();
+    let mut popularity: FxHashMap<Item, f64> = FxHashMap::default();
+    for event in batch {
+        let Some(&item) = items.get(&event.product) else {
+            continue;
+        };
+        let weight = settings.weights.of(event.action, event.value);
+        let time = event.occurred_at.timestamp_millis();
+        core.model.observe(
+            event.user,
+            Interaction {
+                item,
+                time,
+                strength: weight,
+                exclude: settings.excludes(event.action),
+            },
+        );
+        *popularity.entry(item).or_default() += weight * ((time - epoch) as f64 / half_life_ms).exp2();
+    }
+    let (counts, touched) = core.model.take();
+    let txn = deps.db.begin().await.context("Failed to begin the flush")?;
+    if !state::advance_offset(
+        &txn,
+        topics::USER_ACTIONS,
+        partition,
+        core.next_offset,
+        next_offset,
+    )
+    .await?
+    {
+        return Err(FlushError::Fenced);
+    }
+    state::add_counts(&txn, &counts, &popularity).await?;
+    let sequences: Vec<(Uuid, &UserSequence)> = touched
+        .iter()
+        .filter_map(|u| core.model.user(u).map(|s| (*u, s)))
+        .collect();
+    state::save_sequences(&txn, &sequences).await?;
+    state::mark_processed(&txn, &batch.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
+    let profiles: Vec<(Option<&UserSequence>, Vec<String>)> = sequences
+        .iter()
+        .map(|(u, s)| (Some(*s), deps.catalogue.interests(*u)))
+        .collect();
+    let inputs = Inputs::load(
+        &txn,
+        &deps.catalogue,
+        &profiles,
+        &settings.model,
+        settings.list_length,
+    )
+    .await?;
+    let built: Vec<(Uuid, RecommendationList)> = sequences
+        .iter()
+        .zip(&profiles)
+        .map(|((user, sequence), (_, interests))| {
+            let list = inputs.build(
+                Some(sequence),
+                interests,
+                &deps.catalogue,
+                &settings.model,
+                settings.list_length,
+                &mut core.scratch,
+            );
+            (*user, list)
+        })
+        .collect();
+    let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
+    lists::save(&txn, &refs).await?;
+    txn.commit().await.context("Failed to commit the flush")?;
+    core.next_offset = Some(next_offset);
+    deps.cache.put(&refs).await;
+    record(deps, batch, partition, next_offset, refs.len());
+    Ok(())
+}
+
+/// After a commit: metrics and the Kafka offset hint (never ahead of Postgres).
+fn record(deps: &Deps, batch: &[&ActionEvent], partition: i32, next_offset: i64, users: usize) {
+    let now = Utc::now().timestamp_millis();
+    for event in batch {
+        if let Some(produced) = event.produced_ms {
+            deps.metrics
+                .freshness
+                .observe((now - produced).max(0) as f64 / 1000.0);
+        }
+    }
+    deps.metrics
+        .events
+        .with_label_values(&["applied"])
+        .inc_by(batch.len() as u64);
+    deps.metrics.flushed_users.observe(users as f64);
+    if let Some(offsets) = deps.offsets.get() {
+        if let Err(e) = offsets.store(topics::USER_ACTIONS, partition, next_offset) {
+            tracing::debug!(error = %e, partition, "offset hint not stored (partition moved)");
+        }
+    }
+}

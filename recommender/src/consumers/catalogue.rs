@@ -1,0 +1,70 @@
+//! Applies `product_updates` and `user_updates` to the catalogue view, and refreshes the lists a
+//! change affects. Idempotent: versions (products) and `updated_at` (profiles) guard every write.
+use actix::prelude::*;
+use shared::events::event_types;
+use shared::events::product::{ProductDeleted, ProductSnapshot};
+use shared::events::user::{UserDeleted, UserProfile};
+use shared::kafka::consumer::{ConsumedEvent, HandleError, HandleEvent};
+
+use crate::refresh::Refresher;
+
+/// The handler actor of the catalogue consumer.
+pub struct CatalogueUpdater {
+    pub refresher: Refresher,
+}
+
+impl Actor for CatalogueUpdater {
+    type Context = Context<Self>;
+}
+
+impl Handler<HandleEvent> for CatalogueUpdater {
+    type Result = ResponseFuture<Result<(), HandleError>>;
+
+    fn handle(&mut self, HandleEvent(event): HandleEvent, _: &mut Context<Self>) -> Self::Result {
+        let refresher = self.refresher.clone();
+        Box::pin(async move { apply(&refresher, &event).await })
+    }
+}
+
+fn payload<T: serde::de::DeserializeOwned>(event: &ConsumedEvent) -> Result<T, HandleError> {
+    event
+        .envelope
+        .payload_as()
+        .map_err(|e| HandleError::Rejected(format!("invalid {} payload: {e}", event.envelope.event_type)))
+}
+
+#[tracing::instrument(skip_all, fields(event_id = %event.envelope.event_id, event_type = %event.envelope.event_type))]
+async fn apply(refresher: &Refresher, event: &ConsumedEvent) -> Result<(), HandleError> {
+    let catalogue = &refresher.catalogue;
+    match event.envelope.event_type.as_str() {
+        event_types::PRODUCT_CREATED | event_types::PRODUCT_UPDATED => {
+            let product: ProductSnapshot = payload(event)?;
+            let info = Some((product.category, product.active));
+            if catalogue.apply_product(product.id, product.version, info).await? && !product.active {
+                refresher.product_gone(product.id).await?;
+            }
+        }
+        event_types::PRODUCT_DELETED => {
+            let deleted: ProductDeleted = payload(event)?;
+            if catalogue.apply_product(deleted.id, deleted.version, None).await? {
+                refresher.product_gone(deleted.id).await?;
+            }
+        }
+        event_types::USER_REGISTERED | event_types::USER_UPDATED => {
+            let profile: UserProfile = payload(event)?;
+            catalogue
+                .apply_user(profile.id, profile.interests, profile.updated_at)
+                .await?;
+            // Lists fall back on interests: recompute (Postgres and Redis), not just invalidate.
+            refresher.refresh(&[profile.id]).await?;
+        }
+        event_types::USER_DELETED => {
+            let deleted: UserDeleted = payload(event)?;
+            catalogue.delete_user(deleted.id).await?;
+            refresher.cache.invalidate(deleted.id).await;
+        }
+        // Newer producers may add event types; they do not concern the recommender.
+        other => tracing::debug!(event_type = other, "ignored event type"),
+    }
+    Ok(())
+}

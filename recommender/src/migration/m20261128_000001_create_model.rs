@@ -1,0 +1,89 @@
+//! The recommender's state: catalogue and profiles (from events), the model's counts and user
+//! sequences, the partition offsets they cover, processed event ids, and the lists.
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                r#"
+                -- Dense item numbers for product ids (shared by every instance).
+                CREATE TABLE product_items (
+                    product_id UUID PRIMARY KEY,
+                    item       SERIAL UNIQUE
+                );
+                -- The catalogue as product_updates describe it (version guards reordering).
+                CREATE TABLE products (
+                    product_id UUID PRIMARY KEY,
+                    category   TEXT    NOT NULL,
+                    active     BOOLEAN NOT NULL,
+                    deleted    BOOLEAN NOT NULL DEFAULT FALSE,
+                    version    BIGINT  NOT NULL
+                );
+                -- Interests from user_updates (cold start); deleted users are removed.
+                CREATE TABLE user_profiles (
+                    user_id    UUID PRIMARY KEY,
+                    interests  TEXT[]      NOT NULL,
+                    updated_at TIMESTAMPTZ NOT NULL
+                );
+                -- N_i, and time-decayed popularity as Σ w · 2^((t - epoch) / half-life).
+                CREATE TABLE item_counts (
+                    item       INTEGER PRIMARY KEY,
+                    users      DOUBLE PRECISION NOT NULL DEFAULT 0,
+                    popularity DOUBLE PRECISION NOT NULL DEFAULT 0
+                );
+                -- C[from][to].
+                CREATE TABLE co_counts (
+                    from_item INTEGER NOT NULL,
+                    to_item   INTEGER NOT NULL,
+                    weight    DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (from_item, to_item)
+                );
+                -- Each user's sequence (positions, recent items, exclusions), as of the offsets below.
+                CREATE TABLE user_sequences (
+                    user_id UUID PRIMARY KEY,
+                    state   JSONB NOT NULL
+                );
+                -- The next offset of each user_actions partition not yet reflected above.
+                CREATE TABLE partition_offsets (
+                    topic       TEXT    NOT NULL,
+                    partition   INTEGER NOT NULL,
+                    next_offset BIGINT  NOT NULL,
+                    PRIMARY KEY (topic, partition)
+                );
+                -- Event ids already applied (duplicates with new offsets change nothing).
+                CREATE TABLE processed_events (
+                    event_id     UUID PRIMARY KEY,
+                    processed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                );
+                CREATE INDEX processed_events_age ON processed_events (processed_at);
+                -- The latest list of each user; item_ids for finding lists that hold a product.
+                CREATE TABLE recommendations (
+                    user_id      UUID PRIMARY KEY,
+                    items        JSONB       NOT NULL,
+                    item_ids     UUID[]      NOT NULL,
+                    generated_at TIMESTAMPTZ NOT NULL
+                );
+                CREATE INDEX recommendations_items ON recommendations USING GIN (item_ids);
+                "#,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "DROP TABLE recommendations, processed_events, partition_offsets, user_sequences, \
+                 co_counts, item_counts, user_profiles, products, product_items",
+            )
+            .await?;
+        Ok(())
+    }
+}

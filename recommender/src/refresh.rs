@@ -1,0 +1,80 @@
+//! Recomputing lists outside a flush: for users whose list holds a product that stopped being
+//! recommendable, and for users without a stored list (cold start, computed on request).
+use std::sync::Arc;
+
+use anyhow::Context;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use uuid::Uuid;
+
+use crate::cache::ListCache;
+use crate::catalogue::Catalogue;
+use crate::configuration::RecommenderSettings;
+use crate::model::score::Scratch;
+use crate::recommend::{Inputs, RecommendationList};
+use crate::repository::{lists, state};
+
+/// What a refresh reads and writes.
+#[derive(Clone)]
+pub struct Refresher {
+    pub db: DatabaseConnection,
+    pub catalogue: Catalogue,
+    pub cache: ListCache,
+    pub settings: Arc<RecommenderSettings>,
+}
+
+impl Refresher {
+    /// Computes the lists of `users` from the stored state, stores them (Postgres, then Redis)
+    /// and returns them.
+    pub async fn refresh(&self, users: &[Uuid]) -> anyhow::Result<Vec<(Uuid, RecommendationList)>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sequences = state::load_sequences(&self.db, users).await?;
+        let profiles: Vec<_> = users
+            .iter()
+            .map(|u| (sequences.get(u), self.catalogue.interests(*u)))
+            .collect();
+        let settings = &self.settings;
+        let inputs = Inputs::load(
+            &self.db,
+            &self.catalogue,
+            &profiles,
+            &settings.model,
+            settings.list_length,
+        )
+        .await?;
+        let mut scratch = Scratch::default();
+        let built: Vec<(Uuid, RecommendationList)> = users
+            .iter()
+            .zip(&profiles)
+            .map(|(user, (sequence, interests))| {
+                (
+                    *user,
+                    inputs.build(
+                        *sequence,
+                        interests,
+                        &self.catalogue,
+                        &settings.model,
+                        settings.list_length,
+                        &mut scratch,
+                    ),
+                )
+            })
+            .collect();
+        let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
+        let txn = self.db.begin().await.context("Failed to begin a refresh")?;
+        lists::save(&txn, &refs).await?;
+        txn.commit().await.context("Failed to commit a refresh")?;
+        self.cache.put(&refs).await;
+        Ok(built)
+    }
+
+    /// Refreshes the lists that hold `product` (it became inactive or was deleted).
+    pub async fn product_gone(&self, product: Uuid) -> anyhow::Result<usize> {
+        let users = lists::users_listing(&self.db, product).await?;
+        for chunk in users.chunks(500) {
+            self.refresh(chunk).await?;
+        }
+        Ok(users.len())
+    }
+}

@@ -1,0 +1,75 @@
+//! Stored recommendation lists.
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use uuid::Uuid;
+
+use super::statement;
+use crate::recommend::RecommendationList;
+
+/// Writes these users' lists.
+pub async fn save(txn: &DatabaseTransaction, lists: &[(Uuid, &RecommendationList)]) -> anyhow::Result<()> {
+    let mut sorted: Vec<&(Uuid, &RecommendationList)> = lists.iter().collect();
+    sorted.sort_by_key(|(id, _)| *id);
+    for chunk in sorted.chunks(1000) {
+        let users: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        let items: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(_, l)| serde_json::to_value(&l.items))
+            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> = chunk
+            .iter()
+            .map(|(_, l)| {
+                format!(
+                    "{{{}}}",
+                    l.items
+                        .iter()
+                        .map(|i| i.product_id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            })
+            .collect();
+        let generated: Vec<DateTime<Utc>> = chunk.iter().map(|(_, l)| l.generated_at).collect();
+        let sql = "INSERT INTO recommendations (user_id, items, item_ids, generated_at) \
+                   SELECT u, i, ids::uuid[], g FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[]) AS t(u, i, ids, g) \
+                   ON CONFLICT (user_id) DO UPDATE SET items = EXCLUDED.items, item_ids = EXCLUDED.item_ids, \
+                   generated_at = EXCLUDED.generated_at";
+        txn.execute(statement(
+            sql,
+            vec![users.into(), items.into(), ids.into(), generated.into()],
+        ))
+        .await
+        .context("Failed to save lists")?;
+    }
+    Ok(())
+}
+
+/// A user's stored list.
+pub async fn load(db: &impl ConnectionTrait, user: Uuid) -> anyhow::Result<Option<RecommendationList>> {
+    let sql = "SELECT items, generated_at FROM recommendations WHERE user_id = $1";
+    let Some(row) = db
+        .query_one(statement(sql, vec![user.into()]))
+        .await
+        .context("Failed to load the list")?
+    else {
+        return Ok(None);
+    };
+    let items: serde_json::Value = row.try_get("", "items")?;
+    Ok(Some(RecommendationList {
+        items: serde_json::from_value(items).context("A stored list does not decode")?,
+        generated_at: row.try_get("", "generated_at")?,
+    }))
+}
+
+/// Users whose stored list holds this product (to recompute after it became unrecommendable).
+pub async fn users_listing(db: &impl ConnectionTrait, product: Uuid) -> anyhow::Result<Vec<Uuid>> {
+    let sql = "SELECT user_id FROM recommendations WHERE item_ids @> ARRAY[$1::uuid]";
+    let rows = db
+        .query_all(statement(sql, vec![product.into()]))
+        .await
+        .context("Failed to find lists")?;
+    rows.iter()
+        .map(|r| r.try_get("", "user_id").map_err(Into::into))
+        .collect()
+}

@@ -1,0 +1,237 @@
+//! Recommendations for a user (Redis, then Postgres, then computed), similar products, and
+//! popular products.
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::auth::Caller;
+use shared::db::unexpected;
+use shared::http::ApiError;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::model::score::{neighbours, Norms};
+use crate::recommend::{Reason, Recommendation, RecommendationList};
+use crate::repository::{lists, state};
+
+/// Mounts the three routes.
+pub fn config_recommendations_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users/{id}/recommendations", web::get().to(for_user))
+        .route("/products/{id}/similar", web::get().to(similar))
+        .route("/recommendations/popular", web::get().to(popular));
+}
+
+/// `limit` (1 to 50, default 10) and an optional `category`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<usize>,
+    /// Only products of this category.
+    pub category: Option<String>,
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Cache,
+    Database,
+    Computed,
+}
+
+/// A user's recommendations.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserRecommendations {
+    pub user_id: Uuid,
+    pub source: Source,
+    pub generated_at: DateTime<Utc>,
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Recommendation>,
+}
+
+fn limit(requested: Option<usize>, max: usize) -> Result<usize, ApiError> {
+    let limit = requested.unwrap_or(10);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {max}."
+        )))
+    }
+}
+
+/// Personalised recommendations (the user, an admin, or the service key).
+#[utoipa::path(get, path = "/api/v1/users/{id}/recommendations", tag = "recommendations",
+    security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = UserRecommendations), (status = 400), (status = 401), (status = 403)))]
+#[tracing::instrument(skip(state, caller, query), fields(user_id = %user))]
+pub async fn for_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    user: web::Path<Uuid>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let user = user.into_inner();
+    caller.require_self_or_privileged(user)?;
+    let refresher = &state.refresher;
+    let limit = limit(query.limit, refresher.settings.list_length)?;
+    let (source, list) = match refresher.cache.get(user).await {
+        Some(list) => (Source::Cache, list),
+        None => match lists::load(&refresher.db, user).await.map_err(unexpected)? {
+            Some(list) => {
+                refresher.cache.put(&[(user, &list)]).await;
+                (Source::Database, list)
+            }
+            None => {
+                let mut built = refresher.refresh(&[user]).await.map_err(unexpected)?;
+                let list = built
+                    .pop()
+                    .map(|(_, l)| l)
+                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no list built")))?;
+                (Source::Computed, list)
+            }
+        },
+    };
+    state
+        .metrics
+        .served
+        .with_label_values(&[&format!("{source:?}").to_lowercase()])
+        .inc();
+    let items = visible(&state, list, query.category.as_deref(), limit).await?;
+    Ok(HttpResponse::Ok().json(UserRecommendations {
+        user_id: user,
+        source,
+        generated_at: items.1,
+        items: items.0,
+    }))
+}
+
+/// Drops products that stopped being recommendable since the list was made, applies the
+/// category filter, and fills up from the category's popular products.
+async fn visible(
+    state: &AppState,
+    list: RecommendationList,
+    category: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Recommendation>, DateTime<Utc>), ApiError> {
+    let catalogue = &state.refresher.catalogue;
+    let keep = |product: Uuid| {
+        catalogue.item(product).is_some_and(|item| {
+            catalogue.recommendable(item)
+                && category.is_none_or(|c| catalogue.category(item).as_deref() == Some(c))
+        })
+    };
+    let mut items: Vec<Recommendation> = list
+        .items
+        .into_iter()
+        .filter(|r| keep(r.product_id))
+        .take(limit)
+        .collect();
+    if let Some(category) = category.filter(|_| items.len() < limit) {
+        let popular = state::popular_in(&state.refresher.db, &[category.to_owned()], limit as u64 * 2)
+            .await
+            .map_err(unexpected)?;
+        for &(item, _) in popular.get(category).into_iter().flatten() {
+            let Some(product_id) = catalogue.product(item) else {
+                continue;
+            };
+            if items.len() < limit && !items.iter().any(|r| r.product_id == product_id) {
+                items.push(Recommendation {
+                    product_id,
+                    score: 0.0,
+                    reason: Reason::PopularIn {
+                        category: category.to_owned(),
+                    },
+                });
+            }
+        }
+    }
+    Ok((items, list.generated_at))
+}
+
+/// Scored products without a reason (similar and popular lists).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScoredProduct {
+    pub product_id: Uuid,
+    pub score: f64,
+}
+
+/// `limit` (1 to 50, default 10).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    pub limit: Option<usize>,
+}
+
+/// Products most similar to this one (any authenticated caller).
+#[utoipa::path(get, path = "/api/v1/products/{id}/similar", tag = "recommendations",
+    security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path), LimitQuery),
+    responses((status = 200, body = Vec<ScoredProduct>), (status = 400), (status = 401), (status = 404)))]
+pub async fn similar(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    product: web::Path<Uuid>,
+    query: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let refresher = &state.refresher;
+    let limit = limit(query.limit, refresher.settings.list_length)?;
+    let catalogue = &refresher.catalogue;
+    let Some(item) = catalogue.item(product.into_inner()) else {
+        return Err(ApiError::not_found("No such product."));
+    };
+    let (rows, counts) = state::rows(&refresher.db, &[item]).await.map_err(unexpected)?;
+    let params = &refresher.settings.model;
+    let norms = Norms::new(&counts, params);
+    let row = rows.get(&item).map(Vec::as_slice).unwrap_or_default();
+    let mut scored = neighbours(item, row, &norms, params);
+    crate::model::score::top(&mut scored, 0);
+    let items: Vec<ScoredProduct> = scored
+        .into_iter()
+        .filter(|(j, _)| catalogue.recommendable(*j))
+        .filter_map(|(j, score)| {
+            Some(ScoredProduct {
+                product_id: catalogue.product(j)?,
+                score,
+            })
+        })
+        .take(limit)
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// Popular products, overall or in a category, by time-decayed interaction weight (any
+/// authenticated caller).
+#[utoipa::path(get, path = "/api/v1/recommendations/popular", tag = "recommendations",
+    security(("bearer" = []), ("api_key" = [])), params(ListQuery),
+    responses((status = 200, body = Vec<ScoredProduct>), (status = 400), (status = 401)))]
+pub async fn popular(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let refresher = &state.refresher;
+    let limit = limit(query.limit, refresher.settings.list_length)?;
+    let ranked = match &query.category {
+        Some(category) => state::popular_in(&refresher.db, std::slice::from_ref(category), limit as u64)
+            .await
+            .map_err(unexpected)?
+            .remove(category)
+            .unwrap_or_default(),
+        None => state::trending(&refresher.db, limit as u64)
+            .await
+            .map_err(unexpected)?,
+    };
+    // Popularity is stored relative to a fixed epoch; scale so the top item scores 1.
+    let top = ranked
+        .first()
+        .map_or(1.0, |(_, p)| if *p > 0.0 { *p } else { 1.0 });
+    let items: Vec<ScoredProduct> = ranked
+        .into_iter()
+        .filter_map(|(item, p)| {
+            Some(ScoredProduct {
+                product_id: refresher.catalogue.product(item)?,
+                score: p / top,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}

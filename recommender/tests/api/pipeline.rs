@@ -1,0 +1,198 @@
+//! From events to lists: co-interactions, exclusions, deletions, cold start, duplicates.
+use serde_json::json;
+use shared::events::action::ActionKind;
+use uuid::Uuid;
+
+use crate::helpers::{products, spawn_app};
+
+#[actix_web::test]
+async fn co_interactions_shape_the_next_users_list_with_reasons() {
+    let app = spawn_app().await;
+    let [a, b, c, d] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    for p in [a, b, c, d] {
+        app.product(p, "Books", true, 1).await;
+    }
+    app.wait_for_product(d, "Books").await;
+    // Two users go from a to b; one goes from a to c.
+    for (i, next) in [b, b, c].into_iter().enumerate() {
+        let user = Uuid::now_v7();
+        app.action(user, a, ActionKind::View, i as i64 * 10).await;
+        app.action(user, next, ActionKind::Purchase, i as i64 * 10 + 1)
+            .await;
+    }
+    let newcomer = Uuid::now_v7();
+    app.action(newcomer, a, ActionKind::View, 100).await;
+    app.flush_until("the newcomer's list is built from the model", || async {
+        let body = app.recommendations(newcomer).await;
+        body["items"]
+            .as_array()
+            .is_some_and(|items| items.first().is_some_and(|i| i["reason"]["type"] == "similar_to"))
+    })
+    .await;
+    let body = app.recommendations(newcomer).await;
+    let list = products(&body);
+    assert_eq!(list[..2], [b, c], "b (two users) before c (one user): {body}");
+    assert_eq!(
+        body["items"][0]["reason"],
+        json!({"type": "similar_to", "product_id": a})
+    );
+    assert!(
+        !list.contains(&a)
+            || body["items"][list.iter().position(|p| *p == a).unwrap()]["reason"]["type"] != "similar_to"
+    );
+    assert!(body["items"][0]["score"].as_f64().unwrap() > body["items"][1]["score"].as_f64().unwrap());
+}
+
+#[actix_web::test]
+async fn purchased_products_are_never_recommended_to_the_buyer() {
+    let app = spawn_app().await;
+    let [a, b] = [Uuid::now_v7(), Uuid::now_v7()];
+    app.product(a, "Toys", true, 1).await;
+    app.product(b, "Toys", true, 1).await;
+    app.wait_for_product(b, "Toys").await;
+    let other = Uuid::now_v7();
+    app.action(other, a, ActionKind::View, 1).await;
+    app.action(other, b, ActionKind::View, 2).await;
+    let buyer = Uuid::now_v7();
+    app.action(buyer, b, ActionKind::Purchase, 3).await;
+    app.action(buyer, a, ActionKind::View, 4).await;
+    app.flush_until("the buyer's list exists", || async {
+        app.recommendations(buyer).await["source"] != "computed"
+    })
+    .await;
+    assert!(!products(&app.recommendations(buyer).await).contains(&b));
+}
+
+#[actix_web::test]
+async fn a_deleted_or_deactivated_product_disappears_from_every_list() {
+    let app = spawn_app().await;
+    let [a, b, c] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    for p in [a, b, c] {
+        app.product(p, "Garden", true, 1).await;
+    }
+    app.wait_for_product(c, "Garden").await;
+    let user = Uuid::now_v7();
+    app.action(Uuid::now_v7(), a, ActionKind::View, 1).await;
+    app.action(user, a, ActionKind::View, 2).await;
+    app.flush_until("b and c are listed", || async {
+        let list = products(&app.recommendations(user).await);
+        list.contains(&b) && list.contains(&c)
+    })
+    .await;
+    app.delete_product(b, 2).await;
+    app.product(c, "Garden", false, 2).await;
+    crate::helpers::eventually_gone(&app, user, &[b, c]).await;
+}
+
+#[actix_web::test]
+async fn a_cold_start_user_gets_popular_items_of_their_interests_then_trending() {
+    let app = spawn_app().await;
+    let [book, toy] = [Uuid::now_v7(), Uuid::now_v7()];
+    app.product(book, "Books", true, 1).await;
+    app.product(toy, "Toys", true, 1).await;
+    app.wait_for_product(toy, "Toys").await;
+    // The toy is the most popular product overall.
+    app.action(Uuid::now_v7(), toy, ActionKind::Purchase, 1).await;
+    app.flush_until("the toy trends", || async {
+        let body: serde_json::Value = app
+            .get("/recommendations/popular?limit=5")
+            .await
+            .json()
+            .await
+            .unwrap();
+        body[0]["product_id"] == json!(toy)
+    })
+    .await;
+    let reader = Uuid::now_v7();
+    let first = app.recommendations(reader).await;
+    assert_eq!(first["source"], "computed");
+    // No interests, no history: only trending products (the book has no interactions yet).
+    assert_eq!(products(&first), vec![toy]);
+    app.profile(reader, &["Books"]).await;
+    crate::helpers::eventually_interests(&app, reader).await;
+    let body = app.recommendations(reader).await;
+    assert_eq!(products(&body), vec![book, toy]);
+    assert_eq!(
+        body["items"][0]["reason"],
+        json!({"type": "popular_in", "category": "Books"})
+    );
+    assert_eq!(body["items"][1]["reason"], json!({"type": "trending"}));
+}
+
+#[actix_web::test]
+async fn duplicate_event_ids_change_nothing() {
+    let app = spawn_app().await;
+    let [a, b] = [Uuid::now_v7(), Uuid::now_v7()];
+    app.product(a, "Music", true, 1).await;
+    app.product(b, "Music", true, 1).await;
+    app.wait_for_product(b, "Music").await;
+    let user = Uuid::now_v7();
+    app.action(user, a, ActionKind::View, 1).await;
+    let second = app.action(user, b, ActionKind::View, 2).await;
+    app.republish(&second).await;
+    app.republish(&second).await;
+    let probe = Uuid::now_v7();
+    app.action(probe, a, ActionKind::View, 3).await;
+    app.flush_until("the probe's list is modelled", || async {
+        app.recommendations(probe).await["items"][0]["reason"]["type"] == "similar_to"
+    })
+    .await;
+    // One user went a → b: C[a][b] = 1 (not 3) and N_b = 1.
+    let similar: serde_json::Value = app
+        .get(&format!("/products/{a}/similar"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let score = similar[0]["score"].as_f64().unwrap();
+    let alpha = app.settings.recommender.model.alpha;
+    // sim(a, b) = C / (N_a^alpha · N_b^(1-alpha)) with N_a = 2 (user and probe), N_b = 1.
+    let expected = 1.0 / 2f64.powf(alpha);
+    assert!(
+        (score - expected).abs() < 1e-9,
+        "similarity {score}, expected {expected}"
+    );
+}
+
+#[actix_web::test]
+async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
+    let app = spawn_app().await;
+    let [a, b] = [Uuid::now_v7(), Uuid::now_v7()];
+    app.product(a, "Films", true, 1).await;
+    app.product(b, "Films", true, 1).await;
+    app.wait_for_product(b, "Films").await;
+    let user = Uuid::now_v7();
+    app.action(Uuid::now_v7(), a, ActionKind::View, 1).await;
+    app.action(Uuid::now_v7(), b, ActionKind::View, 2).await;
+    app.action(user, a, ActionKind::View, 3).await;
+    // A flush writes Postgres, then Redis: the first read is a cache hit.
+    app.flush_until("the flush cached the list", || async {
+        app.recommendations(user).await["source"] == "cache"
+    })
+    .await;
+    let cached = app.recommendations(user).await;
+    let redis = shared::redis_store::RedisStore::connect_lazy(&app.settings.common.redis).unwrap();
+    let key = redis.key(&format!("recs:{user}"));
+    let _: () = redis::AsyncCommands::del(&mut redis.connection(), &key)
+        .await
+        .unwrap();
+    let from_db = app.recommendations(user).await;
+    assert_eq!(from_db["source"], "database");
+    assert_eq!(from_db["items"], cached["items"]);
+    assert_eq!(app.recommendations(user).await["source"], "cache");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let served_from_db = metrics.lines().any(|l| {
+        l.starts_with("recommendations_served_total")
+            && l.contains("source=\"database\"")
+            && l.ends_with(" 1")
+    });
+    assert!(served_from_db, "{metrics}");
+}
