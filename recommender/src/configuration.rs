@@ -37,6 +37,9 @@ pub struct RecommenderSettings {
     /// Actions after which a product is not recommended to the user again (purchase always).
     #[serde(default = "default_exclude_after")]
     pub exclude_after: Vec<ActionKind>,
+    /// How long applied event ids are remembered for deduplication.
+    #[serde(default = "default_retention")]
+    pub processed_event_retention_hours: u64,
     /// Model parameters; the defaults are the ones measured in docs/evaluation.md.
     #[serde(default)]
     pub model: ModelParams,
@@ -90,6 +93,9 @@ fn default_cache_ttl() -> u64 {
 fn default_half_life() -> f64 {
     168.0
 }
+fn default_retention() -> u64 {
+    168
+}
 fn default_exclude_after() -> Vec<ActionKind> {
     vec![ActionKind::Purchase]
 }
@@ -103,6 +109,7 @@ impl Default for RecommenderSettings {
             popularity_half_life_hours: default_half_life(),
             weights: ActionWeights::default(),
             exclude_after: default_exclude_after(),
+            processed_event_retention_hours: default_retention(),
             model: ModelParams::default(),
         }
     }

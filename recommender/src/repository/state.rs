@@ -255,3 +255,14 @@ pub async fn popular_in(
     }
     Ok(out)
 }
+
+/// Deletes processed event ids older than `retention_hours` (duplicates arrive within seconds
+/// or minutes of the original; a week is a generous bound). Returns the rows deleted.
+pub async fn prune_processed(db: &impl ConnectionTrait, retention_hours: u64) -> anyhow::Result<u64> {
+    let sql = "DELETE FROM processed_events WHERE processed_at < now() - make_interval(hours => $1)";
+    let result = db
+        .execute(statement(sql, vec![(retention_hours as i32).into()]))
+        .await
+        .context("Failed to prune")?;
+    Ok(result.rows_affected())
+}

@@ -20,6 +20,17 @@ async fn co_interactions_shape_the_next_users_list_with_reasons() {
         app.action(user, next, ActionKind::Purchase, i as i64 * 10 + 1)
             .await;
     }
+    // Lists are recomputed for the users a flush touches: let the co-interactions land first.
+    app.flush_until("b and c are similar to a", || async {
+        let similar: serde_json::Value = app
+            .get(&format!("/products/{a}/similar"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        similar.as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
     let newcomer = Uuid::now_v7();
     app.action(newcomer, a, ActionKind::View, 100).await;
     app.flush_until("the newcomer's list is built from the model", || async {

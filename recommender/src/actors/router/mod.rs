@@ -23,7 +23,23 @@ pub struct Router {
 
 impl Actor for Router {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(PRUNE_INTERVAL, |router, ctx| {
+            let db = router.deps.db.clone();
+            let retention = router.deps.settings.processed_event_retention_hours;
+            ctx.spawn(actix::fut::wrap_future(async move {
+                match crate::repository::state::prune_processed(&db, retention).await {
+                    Ok(rows) => tracing::info!(rows, "pruned processed event ids"),
+                    Err(e) => tracing::warn!(error.cause_chain = ?e, "pruning processed event ids failed"),
+                }
+            }));
+        });
+    }
 }
+
+/// How often processed event ids past retention are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl Router {
     fn aggregator(&mut self, partition: i32) -> Addr<PartitionAggregator> {
