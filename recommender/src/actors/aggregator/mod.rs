@@ -6,6 +6,8 @@
 //! offset, and event ids seen before, change nothing: every event's effect is applied exactly once.
 mod handlers;
 pub mod messages;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -27,7 +29,7 @@ use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
 use crate::metrics::RecommenderMetrics;
 use crate::model::aggregator::Aggregator;
-use crate::model::score::Scratch;
+use crate::model::score::{Counts, Scratch};
 use crate::model::sequence::{Interaction, UserSequence};
 use crate::model::Item;
 use crate::recommend::{Inputs, RecommendationList};
@@ -162,44 +164,94 @@ fn popularity_epoch_ms() -> i64 {
         .map_or(0, |t| t.timestamp_millis())
 }
 
+/// What the pure part of a flush produced.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Ids of the events applied (first deliveries only).
+    pub event_ids: Vec<Uuid>,
+    pub counts: Counts,
+    pub popularity: FxHashMap<Item, f64>,
+    /// Users whose sequences changed.
+    pub touched: Vec<Uuid>,
+    /// The offset after the last event considered (`None`: nothing at or after the floor).
+    pub next_offset: Option<i64>,
+    /// Events skipped: below the floor (redeliveries) or ids applied before (duplicates).
+    pub skipped: usize,
+    /// Kafka timestamps of the applied events (freshness).
+    pub produced_ms: Vec<i64>,
+}
+
+/// The deterministic heart of a flush: applies the events at or after `floor` (the stored next
+/// offset), in offset order, skipping ids in `processed` and repeats within the batch, to
+/// `model` (whose users' sequences must already be loaded), and takes the increments.
+pub fn apply_batch(
+    model: &mut Aggregator<Uuid>,
+    events: &[ActionEvent],
+    floor: i64,
+    processed: &HashSet<Uuid>,
+    items: &HashMap<Uuid, Item>,
+    settings: &RecommenderSettings,
+) -> Applied {
+    let mut batch: Vec<&ActionEvent> = events.iter().filter(|e| e.offset >= floor).collect();
+    batch.sort_by_key(|e| e.offset);
+    let next_offset = batch.last().map(|e| e.offset + 1);
+    let mut fresh = HashSet::new();
+    batch.retain(|e| !processed.contains(&e.event_id) && fresh.insert(e.event_id));
+    let half_life_ms = settings.popularity_half_life_hours * 3_600_000.0;
+    let epoch = popularity_epoch_ms();
+    let mut popularity: FxHashMap<Item, f64> = FxHashMap::default();
+    for event in &batch {
+        let Some(&item) = items.get(&event.product) else {
+            continue;
+        };
+        let weight = settings.weights.of(event.action, event.value);
+        let time = event.occurred_at.timestamp_millis();
+        let interaction = Interaction {
+            item,
+            time,
+            strength: weight,
+            exclude: settings.excludes(event.action),
+        };
+        model.observe(event.user, interaction);
+        *popularity.entry(item).or_default() += weight * ((time - epoch) as f64 / half_life_ms).exp2();
+    }
+    let (counts, touched) = model.take();
+    Applied {
+        event_ids: batch.iter().map(|e| e.event_id).collect(),
+        counts,
+        popularity,
+        touched,
+        next_offset,
+        skipped: events.len() - batch.len(),
+        produced_ms: batch.iter().filter_map(|e| e.produced_ms).collect(),
+    }
+}
+
 async fn flush(
     core: &mut Core,
     events: &[ActionEvent],
     deps: &Deps,
     partition: i32,
 ) -> Result<(), FlushError> {
-    let topic = topics::USER_ACTIONS;
     if !core.loaded {
-        core.next_offset = state::load_offset(&deps.db, topic, partition).await?;
+        core.next_offset = state::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
         core.loaded = true;
     }
     let floor = core.next_offset.unwrap_or(0);
-    let Some(last) = events.iter().map(|e| e.offset).max() else {
-        return Ok(());
-    };
-    if last < floor {
+    let fresh: Vec<&ActionEvent> = events.iter().filter(|e| e.offset >= floor).collect();
+    if fresh.is_empty() {
         deps.metrics
             .events
-            .with_label_values(&["replayed"])
+            .with_label_values(&["skipped"])
             .inc_by(events.len() as u64);
         return Ok(());
     }
-    let mut batch: Vec<&ActionEvent> = events.iter().filter(|e| e.offset >= floor).collect();
-    batch.sort_by_key(|e| e.offset);
-    let seen_before =
-        state::processed(&deps.db, &batch.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
-    let mut fresh_ids = HashSet::new();
-    batch.retain(|e| !seen_before.contains(&e.event_id) && fresh_ids.insert(e.event_id));
-    deps.metrics
-        .events
-        .with_label_values(&["duplicate"])
-        .inc_by((events.len() - batch.len()) as u64);
-
+    let processed = state::processed(&deps.db, &fresh.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
     let items = deps
         .catalogue
-        .intern(&batch.iter().map(|e| e.product).collect::<Vec<_>>())
+        .intern(&fresh.iter().map(|e| e.product).collect::<Vec<_>>())
         .await?;
-    let mut users: Vec<Uuid> = batch.iter().map(|e| e.user).collect();
+    let mut users: Vec<Uuid> = fresh.iter().map(|e| e.user).collect();
     users.sort();
     users.dedup();
     let unknown: Vec<Uuid> = users.iter().filter(|u| !core.model.knows(u)).copied().collect();
@@ -209,9 +261,13 @@ async fn flush(
     // Undo information: the sequences as they were, for a failed transaction.
     let before: HashMap<Uuid, Option<UserSequence>> =
         users.iter().map(|u| (*u, core.model.user(u).cloned())).collect();
-    let result = apply_and_commit(core, &batch, &items, deps, partition, last + 1).await;
+    let applied = apply_batch(&mut core.model, events, floor, &processed, &items, &deps.settings);
+    deps.metrics
+        .events
+        .with_label_values(&["skipped"])
+        .inc_by(applied.skipped as u64);
+    let result = commit(core, &applied, deps, partition).await;
     if result.is_err() {
-        core.model.take();
         for (user, sequence) in before {
             match sequence {
                 Some(sequence) => core.model.restore(user, sequence),
@@ -222,36 +278,12 @@ async fn flush(
     result
 }
 
-async fn apply_and_commit(
-    core: &mut Core,
-    batch: &[&ActionEvent],
-    items: &HashMap<Uuid, Item>,
-    deps: &Deps,
-    partition: i32,
-    next_offset: i64,
-) -> Result<(), FlushError> {
+/// Writes a flush in one transaction, then the lists to Redis.
+async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32) -> Result<(), FlushError> {
     let settings = &deps.settings;
-    let half_life_ms = settings.popularity_half_life_hours * 3_600_000.0;
-    let epoch = popularity_epoch_ms();
-    let mut popularity: FxHashMap<Item, f64> = FxHashMap::default();
-    for event in batch {
-        let Some(&item) = items.get(&event.product) else {
-            continue;
-        };
-        let weight = settings.weights.of(event.action, event.value);
-        let time = event.occurred_at.timestamp_millis();
-        core.model.observe(
-            event.user,
-            Interaction {
-                item,
-                time,
-                strength: weight,
-                exclude: settings.excludes(event.action),
-            },
-        );
-        *popularity.entry(item).or_default() += weight * ((time - epoch) as f64 / half_life_ms).exp2();
-    }
-    let (counts, touched) = core.model.take();
+    let Some(next_offset) = applied.next_offset else {
+        return Ok(());
+    };
     let txn = deps.db.begin().await.context("Failed to begin the flush")?;
     if !state::advance_offset(
         &txn,
@@ -264,13 +296,14 @@ async fn apply_and_commit(
     {
         return Err(FlushError::Fenced);
     }
-    state::add_counts(&txn, &counts, &popularity).await?;
-    let sequences: Vec<(Uuid, &UserSequence)> = touched
+    state::add_counts(&txn, &applied.counts, &applied.popularity).await?;
+    let sequences: Vec<(Uuid, &UserSequence)> = applied
+        .touched
         .iter()
         .filter_map(|u| core.model.user(u).map(|s| (*u, s)))
         .collect();
     state::save_sequences(&txn, &sequences).await?;
-    state::mark_processed(&txn, &batch.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
+    state::mark_processed(&txn, &applied.event_ids).await?;
     let profiles: Vec<(Option<&UserSequence>, Vec<String>)> = sequences
         .iter()
         .map(|(u, s)| (Some(*s), deps.catalogue.interests(*u)))
@@ -303,24 +336,22 @@ async fn apply_and_commit(
     txn.commit().await.context("Failed to commit the flush")?;
     core.next_offset = Some(next_offset);
     deps.cache.put(&refs).await;
-    record(deps, batch, partition, next_offset, refs.len());
+    record(deps, applied, partition, next_offset, refs.len());
     Ok(())
 }
 
 /// After a commit: metrics and the Kafka offset hint (never ahead of Postgres).
-fn record(deps: &Deps, batch: &[&ActionEvent], partition: i32, next_offset: i64, users: usize) {
+fn record(deps: &Deps, applied: &Applied, partition: i32, next_offset: i64, users: usize) {
     let now = Utc::now().timestamp_millis();
-    for event in batch {
-        if let Some(produced) = event.produced_ms {
-            deps.metrics
-                .freshness
-                .observe((now - produced).max(0) as f64 / 1000.0);
-        }
+    for produced in &applied.produced_ms {
+        deps.metrics
+            .freshness
+            .observe((now - produced).max(0) as f64 / 1000.0);
     }
     deps.metrics
         .events
         .with_label_values(&["applied"])
-        .inc_by(batch.len() as u64);
+        .inc_by(applied.event_ids.len() as u64);
     deps.metrics.flushed_users.observe(users as f64);
     if let Some(offsets) = deps.offsets.get() {
         if let Err(e) = offsets.store(topics::USER_ACTIONS, partition, next_offset) {

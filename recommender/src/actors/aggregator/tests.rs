@@ -1,0 +1,219 @@
+//! Model-based property test of the flush protocol: whatever the partitioning, delivery
+//! batches, flush points, crashes (with redelivery from an earlier position) and duplicate
+//! event ids, the committed state equals a batch computation over the distinct events.
+use std::collections::{HashMap, HashSet};
+
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+use shared::events::action::ActionKind;
+use uuid::Uuid;
+
+use super::{apply_batch, ActionEvent};
+use crate::configuration::RecommenderSettings;
+use crate::model::aggregator::Aggregator;
+use crate::model::score::Counts;
+use crate::model::sequence::UserSequence;
+use crate::model::Item;
+
+/// What Postgres holds: offsets, summed counts, sequences, processed ids.
+#[derive(Default)]
+struct Store {
+    offsets: HashMap<usize, i64>,
+    counts: Counts,
+    sequences: HashMap<Uuid, UserSequence>,
+    processed: HashSet<Uuid>,
+}
+
+/// One partition's consumer and aggregator.
+struct Worker {
+    model: Aggregator<Uuid>,
+    buffer: Vec<ActionEvent>,
+    position: usize,
+}
+
+impl Worker {
+    fn new(settings: &RecommenderSettings, position: usize) -> Self {
+        Self {
+            model: Aggregator::new(settings.model.clone()),
+            buffer: Vec::new(),
+            position,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Deliver {
+        partition: usize,
+        count: usize,
+    },
+    Flush {
+        partition: usize,
+    },
+    /// Loses the worker's memory; the consumer resumes `back` messages before the stored offset.
+    Crash {
+        partition: usize,
+        back: usize,
+    },
+}
+
+fn flush(
+    worker: &mut Worker,
+    store: &mut Store,
+    partition: usize,
+    items: &HashMap<Uuid, Item>,
+    settings: &RecommenderSettings,
+) {
+    let floor = store.offsets.get(&partition).copied().unwrap_or(0);
+    for event in &worker.buffer {
+        if !worker.model.knows(&event.user) {
+            if let Some(sequence) = store.sequences.get(&event.user) {
+                worker.model.restore(event.user, sequence.clone());
+            }
+        }
+    }
+    let applied = apply_batch(
+        &mut worker.model,
+        &worker.buffer,
+        floor,
+        &store.processed,
+        items,
+        settings,
+    );
+    // The commit: all of it, atomically.
+    if let Some(next) = applied.next_offset {
+        store.offsets.insert(partition, next);
+        store.counts.merge(&applied.counts);
+        for user in &applied.touched {
+            if let Some(sequence) = worker.model.user(user) {
+                store.sequences.insert(*user, sequence.clone());
+            }
+        }
+        store.processed.extend(applied.event_ids);
+    }
+    worker.buffer.clear();
+}
+
+fn deliver(worker: &mut Worker, log: &[ActionEvent], count: usize) {
+    let end = worker.position.saturating_add(count).min(log.len());
+    worker.buffer.extend_from_slice(&log[worker.position..end]);
+    worker.position = end;
+}
+
+fn event(
+    index: usize,
+    user: u8,
+    product: u8,
+    second: i64,
+    kind: u8,
+    duplicate_of: Option<usize>,
+) -> (ActionEvent, Option<usize>) {
+    let kinds = [
+        ActionKind::View,
+        ActionKind::Click,
+        ActionKind::AddToCart,
+        ActionKind::Purchase,
+    ];
+    let event = ActionEvent {
+        event_id: Uuid::from_u128(index as u128 + 1),
+        offset: 0,
+        user: Uuid::from_u128(0x100 + u128::from(user)),
+        product: Uuid::from_u128(0x200 + u128::from(product)),
+        action: kinds[kind as usize % kinds.len()],
+        value: None,
+        occurred_at: Utc.timestamp_opt(1_800_000_000 + second, 0).unwrap(),
+        produced_ms: None,
+    };
+    (event, duplicate_of)
+}
+
+prop_compose! {
+    fn stream()(raw in prop::collection::vec((0u8..4, 0u8..6, 0i64..3, 0u8..4, prop::option::weighted(0.15, any::<prop::sample::Index>())), 1..60))
+        -> Vec<ActionEvent> {
+        let mut events: Vec<ActionEvent> = Vec::new();
+        let mut second = 0;
+        for (i, (user, product, step, kind, duplicate)) in raw.into_iter().enumerate() {
+            second += step;
+            let (mut e, _) = event(i, user, product, second, kind, None);
+            if let (Some(index), false) = (duplicate, events.is_empty()) {
+                // A redelivered copy of an earlier event (same id and content), later in the log.
+                e = events[index.index(events.len())].clone();
+            }
+            events.push(e);
+        }
+        events
+    }
+}
+
+fn op(partitions: usize) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..partitions, 1usize..8).prop_map(|(partition, count)| Op::Deliver { partition, count }),
+        2 => (0..partitions).prop_map(|partition| Op::Flush { partition }),
+        1 => (0..partitions, 0usize..6).prop_map(|(partition, back)| Op::Crash { partition, back }),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = (usize, Vec<ActionEvent>, Vec<Op>)> {
+    (1usize..=3).prop_flat_map(|partitions| {
+        (
+            Just(partitions),
+            stream(),
+            prop::collection::vec(op(partitions), 0..40),
+        )
+    })
+}
+
+fn assert_counts_equal(actual: &Counts, expected: &Counts) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&actual.items, &expected.items);
+    prop_assert_eq!(actual.pairs.len(), expected.pairs.len());
+    for (key, w) in &expected.pairs {
+        let got = actual.pairs.get(key).copied().unwrap_or(f64::NAN);
+        prop_assert!((got - w).abs() < 1e-9, "pair {}: {} != {}", key, got, w);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_committed_state_equals_the_batch_reference((partitions, events, ops) in scenario()) {
+        let settings = RecommenderSettings::default();
+        let items: HashMap<Uuid, Item> = (0..6u32).map(|p| (Uuid::from_u128(0x200 + u128::from(p)), p)).collect();
+        // Partition logs: a user's events go to one partition, in order (key = user id).
+        let mut logs: Vec<Vec<ActionEvent>> = vec![Vec::new(); partitions];
+        for e in &events {
+            let log = &mut logs[(e.user.as_u128() as usize) % partitions];
+            let mut e = e.clone();
+            e.offset = log.len() as i64;
+            log.push(e);
+        }
+        let mut store = Store::default();
+        let mut workers: Vec<Worker> = (0..partitions).map(|_| Worker::new(&settings, 0)).collect();
+        for op in ops {
+            match op {
+                Op::Deliver { partition, count } => deliver(&mut workers[partition], &logs[partition], count),
+                Op::Flush { partition } => flush(&mut workers[partition], &mut store, partition, &items, &settings),
+                Op::Crash { partition, back } => {
+                    let stored = store.offsets.get(&partition).copied().unwrap_or(0) as usize;
+                    workers[partition] = Worker::new(&settings, stored.saturating_sub(back));
+                }
+            }
+        }
+        for (partition, log) in logs.iter().enumerate() {
+            deliver(&mut workers[partition], log, usize::MAX);
+            flush(&mut workers[partition], &mut store, partition, &items, &settings);
+        }
+
+        // The reference: every distinct event once, each user's in order, in one aggregator.
+        let mut reference = Aggregator::new(settings.model.clone());
+        let mut seen = HashSet::new();
+        let distinct: Vec<ActionEvent> = logs.iter().flatten().filter(|e| seen.insert(e.event_id)).cloned().collect();
+        let expected = apply_batch(&mut reference, &distinct, 0, &HashSet::new(), &items, &settings);
+        assert_counts_equal(&store.counts, &expected.counts)?;
+        for user in &expected.touched {
+            prop_assert_eq!(store.sequences.get(user), reference.user(user));
+        }
+        prop_assert_eq!(store.processed.len(), distinct.len());
+    }
+}
