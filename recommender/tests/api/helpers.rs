@@ -28,6 +28,7 @@ pub struct TestApp {
     pub producer: EventProducer,
     pub router: RouterHandle,
     pub admin: String,
+    pub auth: Authenticator,
     pub client: reqwest::Client,
 }
 
@@ -71,6 +72,7 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
         producer,
         router,
         admin,
+        auth,
         client: reqwest::Client::new(),
     }
 }

@@ -207,3 +207,88 @@ async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
     });
     assert!(served_from_db, "{metrics}");
 }
+
+#[actix_web::test]
+async fn reads_are_answered_from_postgres_while_redis_is_down() {
+    let proxy = shared::testing::TcpProxy::start("127.0.0.1:6379").await;
+    let url = format!("redis://127.0.0.1:{}", proxy.port());
+    let app = crate::helpers::spawn_app_with(move |s| s.redis.url = url.into()).await;
+    let [a, b] = [Uuid::now_v7(), Uuid::now_v7()];
+    app.product(a, "Art", true, 1).await;
+    app.product(b, "Art", true, 1).await;
+    app.wait_for_product(b, "Art").await;
+    let user = Uuid::now_v7();
+    app.action(Uuid::now_v7(), a, ActionKind::View, 1).await;
+    app.action(Uuid::now_v7(), b, ActionKind::View, 2).await;
+    app.action(user, a, ActionKind::View, 3).await;
+    app.flush_until("the list is cached", || async {
+        app.recommendations(user).await["source"] == "cache"
+    })
+    .await;
+    proxy.cut();
+    let body = app.recommendations(user).await;
+    assert_eq!(body["source"], "database");
+    assert!(products(&body).contains(&b));
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let errors = metrics
+        .lines()
+        .find(|l| l.starts_with("recommendation_cache_errors_total"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!errors.ends_with(" 0") && !errors.is_empty(), "{errors}");
+}
+
+#[actix_web::test]
+async fn bad_input_gets_problem_json_and_strangers_get_403() {
+    let app = spawn_app().await;
+    let user = Uuid::now_v7();
+    for (path, status) in [
+        (format!("/users/{user}/recommendations?limit=0"), 400),
+        (format!("/users/{user}/recommendations?limit=51"), 400),
+        (format!("/users/{user}/recommendations?colour=red"), 400),
+        ("/users/not-a-uuid/recommendations".to_owned(), 400),
+        (format!("/products/{}/similar", Uuid::now_v7()), 404),
+        ("/recommendations/popular?limit=-1".to_owned(), 400),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+    let stranger = app
+        .auth
+        .issue(Uuid::now_v7(), shared::auth::Role::User)
+        .unwrap()
+        .0;
+    let url = format!("{}/api/v1/users/{user}/recommendations", app.address);
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(stranger)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    let with_key = app
+        .client
+        .get(&url)
+        .header("x-api-key", "local-development-api-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_key.status(), 200);
+}
