@@ -1,0 +1,130 @@
+//! Helpers shared by the benchmarks: timing, percentiles from Prometheus histograms, wrk.
+use std::process::Command;
+use std::time::Instant;
+
+/// Runs `f` and returns its result with the seconds it took.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let started = Instant::now();
+    let value = f();
+    (value, started.elapsed().as_secs_f64())
+}
+
+/// A quantile (0..1) of a Prometheus histogram in `/metrics` text, by linear interpolation
+/// inside the bucket; `None` without observations.
+pub fn histogram_quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}_bucket")))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
+    let target = q * total;
+    let mut previous = (0.0, 0.0);
+    for (bound, count) in buckets {
+        if count >= target {
+            if bound.is_infinite() {
+                return Some(previous.0);
+            }
+            let share = if count > previous.1 {
+                (target - previous.1) / (count - previous.1)
+            } else {
+                1.0
+            };
+            return Some(previous.0 + share * (bound - previous.0));
+        }
+        previous = (bound, count);
+    }
+    None
+}
+
+/// The sum and count of a histogram (its mean is sum / count).
+pub fn histogram_mean(metrics: &str, name: &str) -> Option<f64> {
+    let value = |suffix: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}_{suffix}")))?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (sum, count) = (value("sum")?, value("count")?);
+    (count > 0.0).then(|| sum / count)
+}
+
+/// wrk's summary of one run.
+#[derive(Debug)]
+pub struct WrkResult {
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+}
+
+/// Runs `wrk --latency` against `url` with extra headers; fails if wrk is not installed.
+pub fn wrk(
+    url: &str,
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+    headers: &[String],
+) -> anyhow::Result<WrkResult> {
+    let mut command = Command::new("wrk");
+    command.args([
+        "--latency",
+        "-t",
+        &threads.to_string(),
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{seconds}s"),
+    ]);
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .map_err(|e| anyhow::anyhow!("wrk not runnable ({e}); apt-get install wrk"))?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let find = |prefix: &str| -> Option<&str> { text.lines().find(|l| l.trim_start().starts_with(prefix)) };
+    let millis = |line: Option<&str>| -> f64 {
+        let value = line.and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0");
+        let (number, factor) = if let Some(v) = value.strip_suffix("us") {
+            (v, 0.001)
+        } else if let Some(v) = value.strip_suffix("ms") {
+            (v, 1.0)
+        } else if let Some(v) = value.strip_suffix('s') {
+            (v, 1000.0)
+        } else {
+            (value, 1.0)
+        };
+        number.parse::<f64>().unwrap_or(f64::NAN) * factor
+    };
+    let rps = find("Requests/sec:")
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let non_2xx = find("Non-2xx")
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(WrkResult {
+        requests_per_second: rps,
+        p50_ms: millis(find("50%")),
+        p99_ms: millis(find("99%")),
+        non_2xx,
+    })
+}
