@@ -107,10 +107,15 @@ fn product_event(id: Uuid, category: usize) -> Envelope<ProductSnapshot> {
     Envelope::new(event_types::PRODUCT_CREATED, id.to_string(), snapshot)
 }
 
-/// A skewed choice: popular products are chosen far more often (a few hundred distinct per user).
-fn pick(i: usize, salt: usize, n: u128) -> u128 {
-    let x = ((i * 2_654_435_761 + salt * 40_503) % 1_000_003) as f64 / 1_000_003.0;
-    ((x * x * x) * n as f64) as u128
+/// A deterministic pseudo-random choice in `0..n`, skewed by `power` (1 = uniform; larger
+/// powers favour small indices, like a popularity curve).
+fn pick(i: usize, salt: u64, n: u128, power: f64) -> u128 {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
+    ((unit.powf(power) * n as f64) as u128).min(n - 1)
 }
 
 async fn publish_all<P: serde::Serialize>(
@@ -136,7 +141,8 @@ async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(0)
 }
 
-/// The real pipeline: catalogue, actions through Kafka, flushes, then cached reads.
+/// The real pipeline: catalogue, actions through Kafka, flushes, then cached reads. Users are
+/// uniform; products follow a popularity curve (`pick` with power 2).
 async fn pipeline() -> anyhow::Result<()> {
     let mut settings = get_configuration()?;
     isolate(&mut settings.common).await;
@@ -169,8 +175,8 @@ async fn pipeline() -> anyhow::Result<()> {
     ];
     let actions: Vec<Envelope<UserAction>> = (0..ACTIONS)
         .map(|i| {
-            let user = Uuid::from_u128(0xBEEF_0000 + pick(i, 1, USERS));
-            let product = products[pick(i, 2, PRODUCTS) as usize];
+            let user = Uuid::from_u128(0xBEEF_0000 + pick(i, 1, USERS, 1.0));
+            let product = products[pick(i, 2, PRODUCTS, 2.0) as usize];
             let payload = UserAction {
                 user_id: user,
                 product_id: product,

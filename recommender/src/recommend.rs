@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
-use crate::model::score::{neighbours, score, Norms, Scratch};
+use crate::model::score::{neighbours, pair_of, score, Counts, Norms, Scratch};
 use crate::model::sequence::UserSequence;
 use crate::model::{Item, ModelParams};
 use crate::repository::state;
@@ -74,15 +74,41 @@ fn categories(
     out
 }
 
+/// Adds not-yet-written increments to loaded rows (for `items`) and item counts.
+fn merge_pending(
+    rows: &mut FxHashMap<Item, Vec<(Item, f64)>>,
+    counts: &mut FxHashMap<Item, f64>,
+    pending: &Counts,
+    items: &[Item],
+) {
+    for (&key, &w) in &pending.pairs {
+        let (from, to) = pair_of(key);
+        if items.binary_search(&from).is_err() {
+            continue;
+        }
+        let row = rows.entry(from).or_default();
+        match row.iter_mut().find(|(j, _)| *j == to) {
+            Some(entry) => entry.1 += w,
+            None => row.push((to, w)),
+        }
+    }
+    // Stored N of every involved item was loaded (absent = 0); unused extra entries are harmless.
+    for (&item, &n) in &pending.items {
+        *counts.entry(item).or_insert(0.0) += n;
+    }
+}
+
 impl Inputs {
     /// Loads neighbours of the users' recent items, popular items of their categories, and
-    /// trending items, as `db` (e.g. the flush transaction) sees them.
+    /// trending items, as `db` sees them plus `pending` increments not written yet (a flush
+    /// writes its counts last, to hold the locks on shared rows as briefly as possible).
     pub async fn load(
         db: &impl ConnectionTrait,
         catalogue: &Catalogue,
         users: &[(Option<&UserSequence>, Vec<String>)],
         params: &ModelParams,
         list_length: usize,
+        pending: Option<&Counts>,
     ) -> anyhow::Result<Self> {
         let mut items: Vec<Item> = users
             .iter()
@@ -93,7 +119,21 @@ impl Inputs {
             .collect();
         items.sort_unstable();
         items.dedup();
-        let (rows, counts) = state::rows(db, &items).await?;
+        // Items that only pending pairs reach still need their stored N.
+        let extra: Vec<Item> = pending
+            .map(|p| {
+                p.pairs
+                    .keys()
+                    .map(|&k| pair_of(k))
+                    .filter(|(f, _)| items.binary_search(f).is_ok())
+                    .map(|(_, t)| t)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (mut rows, mut counts) = state::rows(db, &items, &extra).await?;
+        if let Some(pending) = pending {
+            merge_pending(&mut rows, &mut counts, pending, &items);
+        }
         let norms = Norms::new(&counts, params);
         let neighbours = rows
             .iter()
@@ -179,5 +219,41 @@ impl Inputs {
             items,
             generated_at: Utc::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sequence::PairIncrement;
+
+    #[test]
+    fn pending_increments_are_added_to_loaded_rows_and_counts() {
+        let mut rows: FxHashMap<Item, Vec<(Item, f64)>> = [(1, vec![(2, 1.0)])].into_iter().collect();
+        let mut counts: FxHashMap<Item, f64> = [(1, 2.0), (2, 1.0), (3, 4.0)].into_iter().collect();
+        let mut pending = Counts::default();
+        pending.add_pair(PairIncrement {
+            from: 1,
+            to: 2,
+            weight: 0.5,
+        });
+        pending.add_pair(PairIncrement {
+            from: 1,
+            to: 3,
+            weight: 1.0,
+        });
+        // A row of an item no user of this batch holds: ignored.
+        pending.add_pair(PairIncrement {
+            from: 9,
+            to: 1,
+            weight: 1.0,
+        });
+        pending.add_item(3, 1.0);
+        merge_pending(&mut rows, &mut counts, &pending, &[1]);
+        let mut row = rows[&1].clone();
+        row.sort_by_key(|(j, _)| *j);
+        assert_eq!(row, vec![(2, 1.5), (3, 1.0)]);
+        assert!(!rows.contains_key(&9));
+        assert_eq!(counts[&3], 5.0);
     }
 }

@@ -41,6 +41,7 @@ impl Refresher {
             &profiles,
             &settings.model,
             settings.list_length,
+            None,
         )
         .await?;
         let mut scratch = Scratch::default();

@@ -62,14 +62,15 @@ impl MigrationTrait for Migration {
                     processed_at TIMESTAMPTZ NOT NULL DEFAULT now()
                 );
                 CREATE INDEX processed_events_age ON processed_events (processed_at);
-                -- The latest list of each user; item_ids for finding lists that hold a product.
+                -- The latest list of each user; item_ids for finding lists that hold a product
+                -- (rare: a product deleted or deactivated). No GIN index on purpose: it made every
+                -- flush's list upsert ~5x slower, and reads filter such products anyway.
                 CREATE TABLE recommendations (
                     user_id      UUID PRIMARY KEY,
                     items        JSONB       NOT NULL,
                     item_ids     UUID[]      NOT NULL,
                     generated_at TIMESTAMPTZ NOT NULL
                 );
-                CREATE INDEX recommendations_items ON recommendations USING GIN (item_ids);
                 "#,
             )
             .await?;

@@ -167,15 +167,20 @@ pub async fn add_counts(
     Ok(())
 }
 
-/// Counts rows `from → [(to, C)]` of these items, and `N` of every item involved.
+/// Counts rows `from → [(to, C)]` of these items, and `N` of every item involved (plus `extra`).
 pub async fn rows(
     db: &impl ConnectionTrait,
     items: &[Item],
+    extra: &[Item],
 ) -> anyhow::Result<(FxHashMap<Item, Vec<(Item, f64)>>, FxHashMap<Item, f64>)> {
     let ids: Vec<i32> = items.iter().map(|&i| i as i32).collect();
     let sql = "SELECT from_item, to_item, weight FROM co_counts WHERE from_item = ANY($1)";
     let mut rows: FxHashMap<Item, Vec<(Item, f64)>> = FxHashMap::default();
-    let mut involved: Vec<i32> = ids.clone();
+    let mut involved: Vec<i32> = ids
+        .iter()
+        .copied()
+        .chain(extra.iter().map(|&i| i as i32))
+        .collect();
     for row in db
         .query_all(statement(sql, vec![ids.into()]))
         .await

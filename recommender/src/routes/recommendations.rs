@@ -178,7 +178,9 @@ pub async fn similar(
     let Some(item) = catalogue.item(product.into_inner()) else {
         return Err(ApiError::not_found("No such product."));
     };
-    let (rows, counts) = state::rows(&refresher.db, &[item]).await.map_err(unexpected)?;
+    let (rows, counts) = state::rows(&refresher.db, &[item], &[])
+        .await
+        .map_err(unexpected)?;
     let params = &refresher.settings.model;
     let norms = Norms::new(&counts, params);
     let row = rows.get(&item).map(Vec::as_slice).unwrap_or_default();

@@ -296,7 +296,6 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
     {
         return Err(FlushError::Fenced);
     }
-    state::add_counts(&txn, &applied.counts, &applied.popularity).await?;
     let sequences: Vec<(Uuid, &UserSequence)> = applied
         .touched
         .iter()
@@ -314,6 +313,7 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         &profiles,
         &settings.model,
         settings.list_length,
+        Some(&applied.counts),
     )
     .await?;
     let built: Vec<(Uuid, RecommendationList)> = sequences
@@ -333,6 +333,8 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         .collect();
     let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
     lists::save(&txn, &refs).await?;
+    // Shared, hot rows last: their locks are held only until the commit right after.
+    state::add_counts(&txn, &applied.counts, &applied.popularity).await?;
     txn.commit().await.context("Failed to commit the flush")?;
     core.next_offset = Some(next_offset);
     deps.cache.put(&refs).await;
