@@ -3,7 +3,7 @@
 //! cached list reads over HTTP (wrk). Needs `scripts/infra up`. Prints a Markdown report.
 //!
 //!     cargo bench -p benchmarks --bench recommender
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -141,6 +141,75 @@ async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(0)
 }
 
+/// Steady load below capacity: `RATE` actions per second for `SECONDS`, paced in 100 ms steps;
+/// freshness is read from the histogram difference over that window.
+async fn steady_freshness(producer: &EventProducer, products: &[Uuid], base: &str) -> anyhow::Result<()> {
+    const RATE: usize = 500;
+    const SECONDS: usize = 20;
+    let before = reqwest::get(format!("{base}/metrics")).await?.text().await?;
+    let started = Instant::now();
+    for step in 0..SECONDS * 10 {
+        let batch: Vec<Envelope<UserAction>> = (0..RATE / 10)
+            .map(|j| {
+                let i = 1_000_000 + step * RATE / 10 + j;
+                let user = Uuid::from_u128(0xFEED_0000 + pick(i, 3, USERS, 1.0));
+                let product = products[pick(i, 4, PRODUCTS, 2.0) as usize];
+                let payload = UserAction {
+                    user_id: user,
+                    product_id: product,
+                    action: ActionKind::View,
+                    value: None,
+                    occurred_at: Utc::now(),
+                };
+                Envelope::new(event_types::USER_ACTION, user.to_string(), payload)
+            })
+            .collect();
+        publish_all(producer, topics::USER_ACTIONS, &batch).await?;
+        let next = Duration::from_millis(100 * (step as u64 + 1));
+        if let Some(wait) = next.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    // Let the last events flush.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = reqwest::get(format!("{base}/metrics")).await?.text().await?;
+    let window = subtract_histogram(&after, &before, "recommendation_freshness_seconds");
+    let ms = |v: Option<f64>| v.map_or("–".to_owned(), |s| format!("{:.0} ms", s * 1000.0));
+    println!(
+        "| freshness at a steady {RATE} actions/s for {SECONDS} s (below capacity): p50 / p99 | {} / {} |",
+        ms(histogram_quantile(
+            &window,
+            "recommendation_freshness_seconds",
+            0.5
+        )),
+        ms(histogram_quantile(
+            &window,
+            "recommendation_freshness_seconds",
+            0.99
+        ))
+    );
+    Ok(())
+}
+
+/// The bucket counts of `name` in `after` minus those in `before`, as exposition text.
+fn subtract_histogram(after: &str, before: &str, name: &str) -> String {
+    let buckets = |text: &str| -> Vec<(String, f64)> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}_bucket")))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    };
+    let old: HashMap<String, f64> = buckets(before).into_iter().collect();
+    buckets(after)
+        .into_iter()
+        .map(|(series, value)| format!("{series} {}", value - old.get(&series).copied().unwrap_or(0.0)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The real pipeline: catalogue, actions through Kafka, flushes, then cached reads. Users are
 /// uniform; products follow a popularity curve (`pick` with power 2).
 async fn pipeline() -> anyhow::Result<()> {
@@ -224,6 +293,8 @@ async fn pipeline() -> anyhow::Result<()> {
             0.99
         ))
     );
+
+    steady_freshness(&producer, &products, &base).await?;
 
     let user = Uuid::from_u128(0xBEEF_0000);
     let url = format!("{base}/api/v1/users/{user}/recommendations?limit=10");
