@@ -1,8 +1,5 @@
 //! Builds the analytics service from its settings and runs it until SIGTERM.
-use std::net::TcpListener;
-
 use actix_web::dev::Server;
-use anyhow::Context;
 use shared::service::Infrastructure;
 
 use crate::configuration::Settings;
@@ -23,12 +20,12 @@ impl Application {
     /// Connects to its dependencies, migrates its database and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let app = &settings.common.application;
-        let listener = TcpListener::bind((app.host.as_str(), app.port))
-            .with_context(|| format!("Failed to bind {}:{}", app.host, app.port))?;
-        let port = listener.local_addr()?.port();
-        let server = shared::http::server::build(listener, app, infra.server_parts(), routes::configure)?;
-        tracing::info!(port, "analytics listening");
+        let (server, port) = shared::http::server::serve(
+            &settings.common.application,
+            infra.server_parts(),
+            routes::configure,
+            SERVICE,
+        )?;
         Ok(Self { port, server, infra })
     }
 

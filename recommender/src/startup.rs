@@ -1,5 +1,4 @@
 //! Builds the recommender from its settings and runs it until SIGTERM.
-use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
 use actix::Actor;
@@ -67,13 +66,13 @@ impl Application {
         let router = RouterHandle::start(deps.clone());
         let consumers = start_consumers(&settings, &infra, &router, &deps, refresher.clone())?;
         let state = web::Data::new(AppState { refresher, metrics });
-        let app = &settings.common.application;
-        let listener = TcpListener::bind((app.host.as_str(), app.port))
-            .with_context(|| format!("Failed to bind {}:{}", app.host, app.port))?;
-        let port = listener.local_addr()?.port();
         let routes = routes::configure(state, web::Data::new(auth));
-        let server = shared::http::server::build(listener, app, infra.server_parts(), routes)?;
-        tracing::info!(port, "recommender listening");
+        let (server, port) = shared::http::server::serve(
+            &settings.common.application,
+            infra.server_parts(),
+            routes,
+            SERVICE,
+        )?;
         Ok(Self {
             port,
             server,

@@ -409,6 +409,29 @@ pub mod ops {
         );
     }
 
+    /// The `"<method> <path>"` of every operation in the service's OpenAPI document, sorted.
+    pub async fn openapi_routes(base: &str) -> Vec<String> {
+        let doc: Value = get(format!("{base}/api/v1/openapi.json"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut routes: Vec<String> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(move |(m, _)| format!("{m} {path}"))
+            })
+            .collect();
+        routes.sort();
+        routes
+    }
+
     /// Unknown routes get a problem+json 404.
     pub async fn assert_unknown_route_is_problem_404(base: &str) {
         let response = get(format!("{base}/no/such/route")).await;

@@ -1,6 +1,4 @@
 //! Builds the users service from its settings and runs it until SIGTERM.
-use std::net::TcpListener;
-
 use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
@@ -47,13 +45,13 @@ impl Application {
             outbox: outbox.clone(),
             settings: settings.users.clone(),
         });
-        let app = &settings.common.application;
-        let listener = TcpListener::bind((app.host.as_str(), app.port))
-            .with_context(|| format!("Failed to bind {}:{}", app.host, app.port))?;
-        let port = listener.local_addr()?.port();
         let routes = routes::configure(state, web::Data::new(auth));
-        let server = shared::http::server::build(listener, app, infra.server_parts(), routes)?;
-        tracing::info!(port, "users listening");
+        let (server, port) = shared::http::server::serve(
+            &settings.common.application,
+            infra.server_parts(),
+            routes,
+            SERVICE,
+        )?;
         Ok(Self {
             port,
             server,

@@ -299,19 +299,7 @@ async fn bad_input_gets_problem_json_and_strangers_get_403() {
 #[actix_web::test]
 async fn the_openapi_document_covers_every_route() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
-    let mut routes: Vec<String> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .flat_map(|(path, ops)| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .map(move |m| format!("{m} {path}"))
-        })
-        .collect();
-    routes.sort();
+    let routes = shared::testing::ops::openapi_routes(&app.address).await;
     assert_eq!(
         routes,
         vec![

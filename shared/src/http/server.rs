@@ -1,5 +1,7 @@
 //! The HTTP server every service runs: same middleware, error envelope and operational routes.
 use std::net::TcpListener;
+
+use anyhow::Context;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -63,6 +65,25 @@ where
         server = server.workers(settings.workers);
     }
     Ok(server.run())
+}
+
+/// Binds the configured address and builds the server on it; returns the server and the bound
+/// port (the configured one, or the one the OS chose for port 0).
+pub fn serve<F>(
+    settings: &ApplicationSettings,
+    parts: ServerParts,
+    routes: F,
+    service: &str,
+) -> anyhow::Result<(Server, u16)>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+        .with_context(|| format!("Failed to bind {}:{}", settings.host, settings.port))?;
+    let port = listener.local_addr()?.port();
+    let server = build(listener, settings, parts, routes)?;
+    tracing::info!(port, service, "listening");
+    Ok((server, port))
 }
 
 /// How long `/ready` waits for each dependency.
