@@ -9,6 +9,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;
+pub mod pipeline;
 pub mod redis_store;
 pub mod retry;
 pub mod service;

@@ -49,19 +49,6 @@ impl MigrationTrait for Migration {
                     user_id UUID PRIMARY KEY,
                     state   JSONB NOT NULL
                 );
-                -- The next offset of each user_actions partition not yet reflected above.
-                CREATE TABLE partition_offsets (
-                    topic       TEXT    NOT NULL,
-                    partition   INTEGER NOT NULL,
-                    next_offset BIGINT  NOT NULL,
-                    PRIMARY KEY (topic, partition)
-                );
-                -- Event ids already applied (duplicates with new offsets change nothing).
-                CREATE TABLE processed_events (
-                    event_id     UUID PRIMARY KEY,
-                    processed_at TIMESTAMPTZ NOT NULL DEFAULT now()
-                );
-                CREATE INDEX processed_events_age ON processed_events (processed_at);
                 -- The latest list of each user; item_ids for finding lists that hold a product
                 -- (rare: a product deleted or deactivated). No GIN index on purpose: it made every
                 -- flush's list upsert ~5x slower, and reads filter such products anyway.
@@ -81,7 +68,7 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(
-                "DROP TABLE recommendations, processed_events, partition_offsets, user_sequences, \
+                "DROP TABLE recommendations, user_sequences, \
                  co_counts, item_counts, user_profiles, products, product_items",
             )
             .await?;

@@ -2,6 +2,7 @@
 mod m20261128_000001_create_model;
 
 use sea_orm_migration::prelude::*;
+use shared::pipeline::migration::CreatePipelineTables;
 
 /// Applies the migrations below in order; sea-orm records which ran in `seaql_migrations`.
 pub struct Migrator;
@@ -9,6 +10,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_model::Migration)]
+        vec![
+            Box::new(CreatePipelineTables),
+            Box::new(m20261128_000001_create_model::Migration),
+        ]
     }
 }

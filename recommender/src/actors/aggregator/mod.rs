@@ -234,7 +234,7 @@ async fn flush(
     partition: i32,
 ) -> Result<(), FlushError> {
     if !core.loaded {
-        core.next_offset = state::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
+        core.next_offset = shared::pipeline::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
         core.loaded = true;
     }
     let floor = core.next_offset.unwrap_or(0);
@@ -246,7 +246,8 @@ async fn flush(
             .inc_by(events.len() as u64);
         return Ok(());
     }
-    let processed = state::processed(&deps.db, &fresh.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
+    let processed =
+        shared::pipeline::processed(&deps.db, &fresh.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
     let items = deps
         .catalogue
         .intern(&fresh.iter().map(|e| e.product).collect::<Vec<_>>())
@@ -285,7 +286,7 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         return Ok(());
     };
     let txn = deps.db.begin().await.context("Failed to begin the flush")?;
-    if !state::advance_offset(
+    if !shared::pipeline::advance_offset(
         &txn,
         topics::USER_ACTIONS,
         partition,
@@ -302,7 +303,7 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         .filter_map(|u| core.model.user(u).map(|s| (*u, s)))
         .collect();
     state::save_sequences(&txn, &sequences).await?;
-    state::mark_processed(&txn, &applied.event_ids).await?;
+    shared::pipeline::mark_processed(&txn, &applied.event_ids).await?;
     let profiles: Vec<(Option<&UserSequence>, Vec<String>)> = sequences
         .iter()
         .map(|(u, s)| (Some(*s), deps.catalogue.interests(*u)))

@@ -29,7 +29,7 @@ impl Actor for Router {
             let db = router.deps.db.clone();
             let retention = router.deps.settings.processed_event_retention_hours;
             ctx.spawn(actix::fut::wrap_future(async move {
-                match crate::repository::state::prune_processed(&db, retention).await {
+                match shared::pipeline::prune_processed(&db, retention).await {
                     Ok(rows) => tracing::info!(rows, "pruned processed event ids"),
                     Err(e) => tracing::warn!(error.cause_chain = ?e, "pruning processed event ids failed"),
                 }
