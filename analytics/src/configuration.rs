@@ -1,5 +1,6 @@
 //! The analytics service's settings: `configuration/*.yaml` plus `APP_<SECTION>__<KEY>` overrides.
 use serde::Deserialize;
+use shared::auth::AuthSettings;
 use shared::configuration::{config_dir, load, CommonSettings};
 
 /// Everything the service reads at start-up.
@@ -8,6 +9,29 @@ pub struct Settings {
     /// application, database, redis and kafka sections.
     #[serde(flatten)]
     pub common: CommonSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub analytics: AnalyticsSettings,
+}
+
+/// The pipeline.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AnalyticsSettings {
+    /// How often aggregators flush (statistics and offsets in one transaction).
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval_ms: u64,
+}
+
+fn default_flush_interval() -> u64 {
+    1000
+}
+
+impl Default for AnalyticsSettings {
+    fn default() -> Self {
+        Self {
+            flush_interval_ms: default_flush_interval(),
+        }
+    }
 }
 
 /// Reads the settings from the crate's `configuration/` folder (see `config_dir`).

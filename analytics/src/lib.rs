@@ -1,5 +1,10 @@
-//! Consumes every topic and serves product popularity and user activity statistics.
+//! Consumes every topic and keeps exact statistics of product popularity and user activity
+//! (raw events kept too), flushed with the partition offsets in one transaction.
+pub mod actors;
+pub mod buckets;
 pub mod configuration;
+pub mod increments;
 pub mod migration;
+pub mod repository;
 pub mod routes;
 pub mod startup;

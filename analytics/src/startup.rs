@@ -1,32 +1,72 @@
 //! Builds the analytics service from its settings and runs it until SIGTERM.
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
 use actix_web::dev::Server;
+use actix_web::web;
+use anyhow::Context;
+use shared::auth::Authenticator;
+use shared::events::topics;
+use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec, OffsetPolicy};
 use shared::service::Infrastructure;
 
+use crate::actors::aggregator::Deps;
+use crate::actors::router::RouterHandle;
 use crate::configuration::Settings;
 use crate::migration::Migrator;
-use crate::routes;
+use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "analytics";
 
-/// A built service, listening but not yet serving.
+/// A built service, listening and consuming.
 pub struct Application {
     port: u16,
     server: Server,
     infra: Infrastructure,
+    router: RouterHandle,
+    consumer: ConsumerHandle,
 }
 
 impl Application {
-    /// Connects to its dependencies, migrates its database and binds its port.
+    /// Connects, migrates, starts the consumer (group `kafka.consumer_group`, every topic) and
+    /// binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
+        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let deps = Deps {
+            db: infra.db.clone(),
+            flush_interval: Duration::from_millis(settings.analytics.flush_interval_ms),
+            offsets: Arc::new(OnceLock::new()),
+        };
+        let router = RouterHandle::start(deps.clone());
+        let kafka = &settings.common.kafka;
+        let mut spec = ConsumerSpec::new(&topics::ALL, kafka.consumer_group.clone(), router.recipient());
+        spec.offsets = OffsetPolicy::ByHandler;
+        spec.on_revoke = Some(router.revoke_hook());
+        let consumer = ConsumerHandle::start(
+            kafka,
+            spec,
+            infra.producer.clone(),
+            infra.consumer_metrics.clone(),
+        )?;
+        // Only the first store wins, and there is only one.
+        let _ = deps.offsets.set(consumer.offsets());
+        let state = web::Data::new(AppState { db: infra.db.clone() });
+        let routes = routes::configure(state, web::Data::new(auth));
         let (server, port) = shared::http::server::serve(
             &settings.common.application,
             infra.server_parts(),
-            routes::configure,
+            routes,
             SERVICE,
         )?;
-        Ok(Self { port, server, infra })
+        Ok(Self {
+            port,
+            server,
+            infra,
+            router,
+            consumer,
+        })
     }
 
     /// The bound port (useful when the configured port is 0).
@@ -34,9 +74,18 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains requests and flushes Kafka.
+    /// A handle to flush every aggregator now (tests, operations).
+    pub fn router(&self) -> RouterHandle {
+        self.router.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT; then flushes what was consumed and stops consuming.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        if let Err(e) = self.router.flush_all().await {
+            tracing::error!(error = %e, "final flush failed; the next start resumes from the stored offsets");
+        }
+        self.consumer.shutdown().await;
         self.infra.flush();
         tracing::info!("analytics stopped");
         Ok(())

@@ -1,5 +1,8 @@
 //! Ordered schema migrations of the analytics database, applied at start-up.
+mod m20261128_000001_create_statistics;
+
 use sea_orm_migration::prelude::*;
+use shared::pipeline::migration::CreatePipelineTables;
 
 /// Applies the migrations below in order; sea-orm records which ran in `seaql_migrations`.
 pub struct Migrator;
@@ -7,6 +10,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        Vec::new()
+        vec![
+            Box::new(CreatePipelineTables),
+            Box::new(m20261128_000001_create_statistics::Migration),
+        ]
     }
 }

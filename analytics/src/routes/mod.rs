@@ -1,5 +1,26 @@
-//! HTTP routes of the analytics service (operational routes come from `shared::http`).
-use actix_web::web;
+//! HTTP routes of analytics, under `/api/v1/analytics` (operational routes come from `shared::http`).
+pub mod openapi;
+pub mod stats;
 
-/// Mounts the service's API.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix_web::web;
+use sea_orm::DatabaseConnection;
+use shared::auth::Authenticator;
+
+/// What the handlers share.
+pub struct AppState {
+    pub db: DatabaseConnection,
+}
+
+/// Mounts the API with its shared state; called once per HTTP worker.
+pub fn configure(
+    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    move |cfg| {
+        cfg.app_data(state.clone()).app_data(auth.clone()).service(
+            web::scope("/api/v1")
+                .configure(stats::config_stats_api)
+                .configure(openapi::config_openapi_api),
+        );
+    }
+}

@@ -1,3 +1,4 @@
-//! Black-box tests of the analytics service over real HTTP, with real Postgres, Redis and Kafka.
+//! Black-box tests of analytics over real HTTP, with real Postgres, Redis and Kafka.
 mod health;
 mod helpers;
+mod statistics;

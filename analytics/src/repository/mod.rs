@@ -1,0 +1,2 @@
+//! Postgres access of analytics: writing a flush's increments and reading statistics.
+pub mod stats;
