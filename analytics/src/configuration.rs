@@ -20,6 +20,13 @@ pub struct AnalyticsSettings {
     /// How often aggregators flush (statistics and offsets in one transaction).
     #[serde(default = "default_flush_interval")]
     pub flush_interval_ms: u64,
+    /// Lifetime of cached answers (a flush invalidates them anyway).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_seconds: u64,
+}
+
+fn default_cache_ttl() -> u64 {
+    300
 }
 
 fn default_flush_interval() -> u64 {
@@ -30,6 +37,7 @@ impl Default for AnalyticsSettings {
     fn default() -> Self {
         Self {
             flush_interval_ms: default_flush_interval(),
+            cache_ttl_seconds: default_cache_ttl(),
         }
     }
 }

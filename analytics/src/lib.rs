@@ -2,6 +2,7 @@
 //! (raw events kept too), flushed with the partition offsets in one transaction.
 pub mod actors;
 pub mod buckets;
+pub mod cache;
 pub mod configuration;
 pub mod increments;
 pub mod migration;

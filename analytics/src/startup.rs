@@ -12,6 +12,7 @@ use shared::service::Infrastructure;
 
 use crate::actors::aggregator::Deps;
 use crate::actors::router::RouterHandle;
+use crate::cache::AnswerCache;
 use crate::configuration::Settings;
 use crate::migration::Migrator;
 use crate::routes::{self, AppState};
@@ -34,8 +35,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
         let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let cache = AnswerCache::new(infra.redis.clone(), settings.analytics.cache_ttl_seconds);
         let deps = Deps {
             db: infra.db.clone(),
+            cache: cache.clone(),
             flush_interval: Duration::from_millis(settings.analytics.flush_interval_ms),
             offsets: Arc::new(OnceLock::new()),
         };
@@ -52,7 +55,10 @@ impl Application {
         )?;
         // Only the first store wins, and there is only one.
         let _ = deps.offsets.set(consumer.offsets());
-        let state = web::Data::new(AppState { db: infra.db.clone() });
+        let state = web::Data::new(AppState {
+            db: infra.db.clone(),
+            cache,
+        });
         let routes = routes::configure(state, web::Data::new(auth));
         let (server, port) = shared::http::server::serve(
             &settings.common.application,

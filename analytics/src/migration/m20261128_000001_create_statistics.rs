@@ -25,6 +25,15 @@ impl MigrationTrait for Migration {
                 CREATE INDEX raw_events_time ON raw_events (occurred_at);
                 CREATE INDEX raw_events_product ON raw_events (product_id, occurred_at) WHERE product_id IS NOT NULL;
                 CREATE INDEX raw_events_user ON raw_events (user_id, occurred_at) WHERE user_id IS NOT NULL;
+                -- The catalogue, from product_updates (version-guarded). Written by whichever
+                -- instance owns the event's partition; all instances read it from this database.
+                CREATE TABLE products (
+                    product_id UUID PRIMARY KEY,
+                    category   TEXT    NOT NULL,
+                    active     BOOLEAN NOT NULL,
+                    deleted    BOOLEAN NOT NULL DEFAULT FALSE,
+                    version    BIGINT  NOT NULL
+                );
                 -- Per product and UTC bucket (bucket = 'minute' | 'hour' | 'day').
                 CREATE TABLE product_stats (
                     product_id   UUID        NOT NULL,
@@ -83,7 +92,7 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(
-                "DROP TABLE global_stats, user_active_days, user_stats, product_bucket_users, product_stats, raw_events",
+                "DROP TABLE global_stats, user_active_days, user_stats, product_bucket_users, product_stats, products, raw_events",
             )
             .await?;
         Ok(())

@@ -47,6 +47,57 @@ pub async fn insert_raw(txn: &DatabaseTransaction, events: &[Recorded]) -> anyho
     Ok(())
 }
 
+/// Applies the catalogue changes among `events` (older versions than the stored one are ignored).
+pub async fn apply_catalogue(txn: &DatabaseTransaction, events: &[Recorded]) -> anyhow::Result<()> {
+    use shared::events::product::{ProductDeleted, ProductSnapshot};
+    let mut latest: BTreeMap<Uuid, (String, bool, bool, i64)> = BTreeMap::new();
+    for event in events
+        .iter()
+        .filter(|e| e.topic == shared::events::topics::PRODUCT_UPDATES)
+    {
+        let state = match event.event_type.as_str() {
+            "product_created" | "product_updated" => {
+                serde_json::from_value::<ProductSnapshot>(event.payload.clone())
+                    .ok()
+                    .map(|p| (p.id, (p.category, p.active, false, p.version)))
+            }
+            "product_deleted" => serde_json::from_value::<ProductDeleted>(event.payload.clone())
+                .ok()
+                .map(|d| (d.id, (String::new(), false, true, d.version))),
+            _ => None,
+        };
+        if let Some((id, state)) = state {
+            if latest.get(&id).is_none_or(|known| known.3 < state.3) {
+                latest.insert(id, state);
+            }
+        }
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let sql = "INSERT INTO products (product_id, category, active, deleted, version) \
+               SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::bool[], $5::int8[]) \
+               ON CONFLICT (product_id) DO UPDATE SET \
+                 category = CASE WHEN EXCLUDED.deleted THEN products.category ELSE EXCLUDED.category END, \
+                 active = EXCLUDED.active, deleted = EXCLUDED.deleted, version = EXCLUDED.version \
+               WHERE products.version < EXCLUDED.version";
+    let values = vec![
+        latest.keys().copied().collect::<Vec<Uuid>>().into(),
+        latest
+            .values()
+            .map(|s| s.0.clone())
+            .collect::<Vec<String>>()
+            .into(),
+        latest.values().map(|s| s.1).collect::<Vec<bool>>().into(),
+        latest.values().map(|s| s.2).collect::<Vec<bool>>().into(),
+        latest.values().map(|s| s.3).collect::<Vec<i64>>().into(),
+    ];
+    txn.execute(statement(sql, values))
+        .await
+        .context("Failed to apply catalogue changes")?;
+    Ok(())
+}
+
 /// Adds a flush's increments to every statistic.
 pub async fn add(txn: &DatabaseTransaction, inc: &Increments) -> anyhow::Result<()> {
     add_products(txn, inc).await?;
@@ -289,4 +340,92 @@ pub async fn user(db: &impl ConnectionTrait, user: Uuid) -> anyhow::Result<Optio
     db.query_one(statement(sql, vec![user.into()]))
         .await
         .context("Failed to read user statistics")
+}
+
+/// What rankings can order by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Views,
+    Clicks,
+    AddToCart,
+    Purchases,
+    Ratings,
+    /// purchases / views (products with views only).
+    Conversion,
+}
+
+impl Metric {
+    /// The SQL expression over summed columns.
+    fn expression(self) -> &'static str {
+        match self {
+            Metric::Views => "SUM(s.views)::float8",
+            Metric::Clicks => "SUM(s.clicks)::float8",
+            Metric::AddToCart => "SUM(s.add_to_cart)::float8",
+            Metric::Purchases => "SUM(s.purchases)::float8",
+            Metric::Ratings => "SUM(s.ratings)::float8",
+            Metric::Conversion => "SUM(s.purchases)::float8 / NULLIF(SUM(s.views), 0)",
+        }
+    }
+}
+
+/// Products (or categories) ranked by `metric` over buckets of `bucket` from `from`, with their
+/// summed counters; `category` filters products; `by_category` ranks categories instead.
+pub async fn top(
+    db: &impl ConnectionTrait,
+    metric: Metric,
+    bucket: Bucket,
+    from: DateTime<Utc>,
+    category: Option<&str>,
+    by_category: bool,
+    limit: u64,
+) -> anyhow::Result<Vec<QueryResult>> {
+    let key = if by_category {
+        "COALESCE(p.category, '(unknown)')"
+    } else {
+        "s.product_id::text"
+    };
+    let sql = format!(
+        "SELECT {key} AS key, {value} AS value, SUM(s.views)::int8 AS views, SUM(s.clicks)::int8 AS clicks, \
+           SUM(s.add_to_cart)::int8 AS add_to_cart, SUM(s.purchases)::int8 AS purchases, SUM(s.ratings)::int8 AS ratings \
+         FROM product_stats s LEFT JOIN products p USING (product_id) \
+         WHERE s.bucket = $1 AND s.bucket_start >= $2 AND ($3::text IS NULL OR p.category = $3) \
+         GROUP BY 1 HAVING {value} IS NOT NULL ORDER BY 2 DESC, 1 LIMIT $4",
+        value = metric.expression()
+    );
+    let values = vec![
+        bucket.as_str().into(),
+        from.into(),
+        category.map(str::to_owned).into(),
+        (limit as i64).into(),
+    ];
+    db.query_all(statement(&sql, values))
+        .await
+        .context("Failed to rank")
+}
+
+/// Global counters summed over buckets of `bucket` from `from`.
+pub async fn totals(
+    db: &impl ConnectionTrait,
+    bucket: Bucket,
+    from: DateTime<Utc>,
+) -> anyhow::Result<BTreeMap<String, i64>> {
+    let sql = "SELECT metric, SUM(value)::int8 AS value FROM global_stats WHERE bucket = $1 AND bucket_start >= $2 GROUP BY metric";
+    let rows = db
+        .query_all(statement(sql, vec![bucket.as_str().into(), from.into()]))
+        .await
+        .context("Failed to sum totals")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "metric")?, r.try_get("", "value")?)))
+        .collect()
+}
+
+/// Distinct users active on the UTC days from `from_day` to today.
+pub async fn active_users(db: &impl ConnectionTrait, from_day: NaiveDate) -> anyhow::Result<i64> {
+    let sql = "SELECT COUNT(DISTINCT user_id)::int8 AS n FROM user_active_days WHERE day >= $1";
+    let row = db
+        .query_one(statement(sql, vec![from_day.into()]))
+        .await
+        .context("Failed to count active users")?;
+    Ok(row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0))
 }

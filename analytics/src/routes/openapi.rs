@@ -3,13 +3,13 @@ use actix_web::web;
 use shared::http::openapi::{document, SecuritySchemes};
 use utoipa::OpenApi;
 
-use super::stats;
+use super::{stats, top};
 
 /// Every route and schema of the API.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "analytics", description = "Product popularity and user activity statistics."),
-    paths(stats::product, stats::user),
+    paths(stats::product, stats::user, top::top_products, top::top_categories, top::summary),
     components(schemas(shared::http::problem::Problem, crate::buckets::Bucket)),
     modifiers(&SecuritySchemes),
 )]

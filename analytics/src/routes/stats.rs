@@ -1,7 +1,8 @@
 //! Statistics of one product (a time series) and of one user.
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use shared::auth::Caller;
 use shared::db::unexpected;
 use shared::http::ApiError;
@@ -15,6 +16,22 @@ use crate::repository::stats as repo;
 pub fn config_stats_api(cfg: &mut web::ServiceConfig) {
     cfg.route("/analytics/products/{id}", web::get().to(product))
         .route("/analytics/users/{id}", web::get().to(user));
+}
+
+/// Answers from the cache, or computes, caches and answers; the body says which (`source`).
+pub async fn answer<F>(state: &AppState, req: &HttpRequest, compute: F) -> Result<HttpResponse, ApiError>
+where
+    F: std::future::Future<Output = Result<Value, ApiError>>,
+{
+    let request = req.uri().to_string();
+    if let Some(mut cached) = state.cache.get(&request).await {
+        cached["source"] = json!("cache");
+        return Ok(HttpResponse::Ok().json(cached));
+    }
+    let mut fresh = compute.await?;
+    state.cache.put(&request, &fresh).await;
+    fresh["source"] = json!("database");
+    Ok(HttpResponse::Ok().json(fresh))
 }
 
 /// A time window ending now.
@@ -31,7 +48,8 @@ pub enum Window {
 }
 
 impl Window {
-    fn length(self) -> TimeDelta {
+    /// How far back the window reaches.
+    pub fn length(self) -> TimeDelta {
         match self {
             Window::Hour => TimeDelta::hours(1),
             Window::Day => TimeDelta::hours(24),
@@ -41,7 +59,7 @@ impl Window {
     }
 
     /// The natural bucket width for the window.
-    fn default_bucket(self) -> Bucket {
+    pub fn default_bucket(self) -> Bucket {
         match self {
             Window::Hour => Bucket::Minute,
             Window::Day => Bucket::Hour,
@@ -96,49 +114,61 @@ fn ratio(numerator: i64, denominator: f64) -> Option<f64> {
 pub async fn product(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     query: web::Query<SeriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !caller.is_privileged() {
-        caller.require_admin()?;
-    }
+    require_privileged(&caller)?;
     let product_id = id.into_inner();
     let window = query.window.unwrap_or(Window::Day);
     let bucket = query.bucket.unwrap_or(window.default_bucket());
-    let from = bucket.start(Utc::now() - window.length());
-    let rows = repo::product_series(&state.db, product_id, bucket, from)
-        .await
-        .map_err(unexpected)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        let get = |column: &str| {
-            row.try_get::<i64>("", column)
-                .map_err(|e| ApiError::internal(e.into()))
-        };
-        let (views, purchases, ratings) = (get("views")?, get("purchases")?, get("ratings")?);
-        let rating_sum: f64 = row
-            .try_get("", "rating_sum")
+    answer(&state, &req, async {
+        let from = bucket.start(Utc::now() - window.length());
+        let rows = repo::product_series(&state.db, product_id, bucket, from)
+            .await
+            .map_err(unexpected)?;
+        let items = rows
+            .iter()
+            .map(product_bucket)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApiError::internal(e.into()))?;
-        items.push(ProductBucket {
-            bucket_start: row
-                .try_get("", "bucket_start")
-                .map_err(|e| ApiError::internal(e.into()))?,
-            views,
-            clicks: get("clicks")?,
-            add_to_cart: get("add_to_cart")?,
-            purchases,
-            ratings,
-            rating_average: (ratings > 0).then(|| rating_sum / ratings as f64),
-            unique_users: get("unique_users")?,
-            conversion_rate: ratio(purchases, views as f64),
-        });
+        to_json(ProductSeries {
+            product_id,
+            window,
+            bucket,
+            items,
+        })
+    })
+    .await
+}
+
+fn product_bucket(row: &sea_orm::QueryResult) -> Result<ProductBucket, sea_orm::DbErr> {
+    let (views, purchases, ratings): (i64, i64, i64) = (
+        row.try_get("", "views")?,
+        row.try_get("", "purchases")?,
+        row.try_get("", "ratings")?,
+    );
+    let rating_sum: f64 = row.try_get("", "rating_sum")?;
+    Ok(ProductBucket {
+        bucket_start: row.try_get("", "bucket_start")?,
+        views,
+        clicks: row.try_get("", "clicks")?,
+        add_to_cart: row.try_get("", "add_to_cart")?,
+        purchases,
+        ratings,
+        rating_average: (ratings > 0).then(|| rating_sum / ratings as f64),
+        unique_users: row.try_get("", "unique_users")?,
+        conversion_rate: ratio(purchases, views as f64),
+    })
+}
+
+/// Admins and the API key only.
+pub fn require_privileged(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_privileged() {
+        Ok(())
+    } else {
+        caller.require_admin()
     }
-    Ok(HttpResponse::Ok().json(ProductSeries {
-        product_id,
-        window,
-        bucket,
-        items,
-    }))
 }
 
 /// A user's activity since their first action.
@@ -163,31 +193,35 @@ pub struct UserActivity {
 pub async fn user(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
     caller.require_self_or_privileged(user_id)?;
-    let row = repo::user(&state.db, user_id)
-        .await
-        .map_err(unexpected)?
-        .ok_or_else(|| ApiError::not_found("No activity of this user."))?;
-    let get = |column: &str| {
-        row.try_get::<i64>("", column)
-            .map_err(|e| ApiError::internal(e.into()))
-    };
-    let time = |column: &str| {
-        row.try_get::<DateTime<Utc>>("", column)
-            .map_err(|e| ApiError::internal(e.into()))
-    };
-    Ok(HttpResponse::Ok().json(UserActivity {
+    answer(&state, &req, async {
+        let row = repo::user(&state.db, user_id)
+            .await
+            .map_err(unexpected)?
+            .ok_or_else(|| ApiError::not_found("No activity of this user."))?;
+        to_json(user_activity(user_id, &row).map_err(|e| ApiError::internal(e.into()))?)
+    })
+    .await
+}
+
+fn user_activity(user_id: Uuid, row: &sea_orm::QueryResult) -> Result<UserActivity, sea_orm::DbErr> {
+    Ok(UserActivity {
         user_id,
-        views: get("views")?,
-        clicks: get("clicks")?,
-        add_to_cart: get("add_to_cart")?,
-        purchases: get("purchases")?,
-        ratings: get("ratings")?,
-        first_activity: time("first_at")?,
-        last_activity: time("last_at")?,
-        active_days: get("active_days")?,
-    }))
+        views: row.try_get("", "views")?,
+        clicks: row.try_get("", "clicks")?,
+        add_to_cart: row.try_get("", "add_to_cart")?,
+        purchases: row.try_get("", "purchases")?,
+        ratings: row.try_get("", "ratings")?,
+        first_activity: row.try_get("", "first_at")?,
+        last_activity: row.try_get("", "last_at")?,
+        active_days: row.try_get("", "active_days")?,
+    })
+}
+
+fn to_json<T: Serialize>(value: T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::internal(e.into()))
 }

@@ -134,3 +134,128 @@ async fn bad_windows_get_400_and_strangers_get_403() {
     );
     assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
 }
+
+async fn publish_product(app: &crate::helpers::TestApp, id: Uuid, category: &str) {
+    use shared::events::product::{Price, ProductSnapshot};
+    let snapshot = ProductSnapshot {
+        id,
+        name: "P".into(),
+        description: String::new(),
+        category: category.into(),
+        tags: vec![],
+        price: Price {
+            amount: "1".into(),
+            currency: "EUR".into(),
+        },
+        stock: 1,
+        active: true,
+        attributes: json!({}),
+        version: 1,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let event = shared::events::Envelope::new("product_created", id.to_string(), snapshot);
+    app.producer
+        .publish(topics::PRODUCT_UPDATES, &event)
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn rankings_and_summary_reflect_exact_counts_and_are_cached_until_the_next_flush() {
+    let app = spawn_app().await;
+    let (book, toy, user, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    publish_product(&app, book, "Books").await;
+    publish_product(&app, toy, "Toys").await;
+    let now = Utc::now();
+    for _ in 0..3 {
+        app.action(user, book, ActionKind::View, None, now).await;
+    }
+    app.action(other, toy, ActionKind::View, None, now).await;
+    app.action(other, toy, ActionKind::Purchase, None, now).await;
+    let registration =
+        shared::events::Envelope::new("user_registered", other.to_string(), json!({"id": other}));
+    app.producer
+        .publish(topics::USER_UPDATES, &registration)
+        .await
+        .unwrap();
+
+    let summary = app
+        .flush_until("/analytics/summary?window=24h", |s| {
+            s["totals"]["view"] == 4
+                && s["totals"]["registrations"] == 1
+                && s["totals"]["products_created"] == 2
+        })
+        .await;
+    assert_eq!(summary["source"], "database");
+    assert_eq!(
+        (
+            summary["daily_active_users"].clone(),
+            summary["weekly_active_users"].clone()
+        ),
+        (json!(2), json!(2))
+    );
+    assert_eq!(summary["top_categories"][0]["category"], "Books");
+    assert_eq!(summary["totals"]["purchase"], 1);
+
+    let top: Value = app
+        .get("/analytics/products/top?metric=views&window=24h")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = top["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["product_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![book.to_string(), toy.to_string()]);
+    let conversion: Value = app
+        .get("/analytics/products/top?metric=conversion")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(conversion["items"][0]["product_id"], json!(toy.to_string()));
+    assert_eq!(conversion["items"][0]["value"], 1.0);
+    let toys: Value = app
+        .get("/analytics/categories/top?metric=purchases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        toys["items"][0],
+        json!({"category": "Toys", "value": 1.0, "views": 1, "clicks": 0, "add_to_cart": 0, "purchases": 1, "ratings": 0})
+    );
+
+    // A repeat read is a cache hit; a flush with new events invalidates it.
+    let again: Value = app
+        .get("/analytics/summary?window=24h")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["source"], "cache");
+    app.action(user, toy, ActionKind::View, None, now).await;
+    let fresh = app
+        .flush_until("/analytics/summary?window=24h", |s| s["totals"]["view"] == 5)
+        .await;
+    assert_eq!(fresh["source"], "database");
+}
+
+#[actix_web::test]
+async fn the_openapi_document_covers_every_route() {
+    let app = spawn_app().await;
+    assert_eq!(
+        shared::testing::ops::openapi_routes(&app.address).await,
+        vec![
+            "get /api/v1/analytics/categories/top",
+            "get /api/v1/analytics/products/top",
+            "get /api/v1/analytics/products/{id}",
+            "get /api/v1/analytics/summary",
+            "get /api/v1/analytics/users/{id}",
+        ]
+    );
+}

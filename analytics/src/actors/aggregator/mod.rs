@@ -17,6 +17,7 @@ use shared::kafka::consumer::OffsetStore;
 
 pub use messages::{Buffer, FlushNow};
 
+use crate::cache::AnswerCache;
 use crate::increments::{increments, Recorded};
 use crate::repository::stats;
 
@@ -24,6 +25,8 @@ use crate::repository::stats;
 #[derive(Clone)]
 pub struct Deps {
     pub db: DatabaseConnection,
+    /// Invalidated after every committed flush.
+    pub cache: AnswerCache,
     pub flush_interval: Duration,
     /// Set once the consumer runs: committed offsets are stored as a hint for restarts.
     pub offsets: Arc<OnceLock<OffsetStore>>,
@@ -144,10 +147,12 @@ async fn flush(
         "the offset of {topic}[{partition}] was moved by another owner"
     );
     stats::insert_raw(&txn, &distinct).await?;
+    stats::apply_catalogue(&txn, &distinct).await?;
     shared::pipeline::mark_processed(&txn, &distinct.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
     // Shared statistic rows last: their locks are held only until the commit.
     stats::add(&txn, &inc).await?;
     txn.commit().await.context("Failed to commit the flush")?;
+    deps.cache.invalidate_all().await;
     if let Some(offsets) = deps.offsets.get() {
         if let Err(e) = offsets.store(topic, partition, next) {
             tracing::debug!(error = %e, "offset hint not stored (partition moved)");

@@ -1,0 +1,148 @@
+//! Rankings and the summary.
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{TimeDelta, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::auth::Caller;
+use shared::db::unexpected;
+use shared::http::ApiError;
+
+use super::stats::{answer, require_privileged, Window};
+use super::AppState;
+use crate::repository::stats::{self as repo, Metric};
+
+/// Mounts the ranking and summary routes.
+pub fn config_top_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/analytics/products/top", web::get().to(top_products))
+        .route("/analytics/categories/top", web::get().to(top_categories))
+        .route("/analytics/summary", web::get().to(summary));
+}
+
+/// `metric` (default views), `window` (default 24h), `category`, `limit` (1–100, default 10).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TopQuery {
+    pub metric: Option<Metric>,
+    pub window: Option<Window>,
+    pub category: Option<String>,
+    pub limit: Option<u64>,
+}
+
+fn limit(requested: Option<u64>) -> Result<u64, ApiError> {
+    let limit = requested.unwrap_or(10);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_request("limit must be between 1 and 100."))
+    }
+}
+
+async fn ranking(state: &AppState, query: &TopQuery, by_category: bool) -> Result<Value, ApiError> {
+    let metric = query.metric.unwrap_or(Metric::Views);
+    let window = query.window.unwrap_or(Window::Day);
+    let bucket = window.default_bucket();
+    let from = bucket.start(Utc::now() - window.length());
+    let rows = repo::top(
+        &state.db,
+        metric,
+        bucket,
+        from,
+        query.category.as_deref(),
+        by_category,
+        limit(query.limit)?,
+    )
+    .await
+    .map_err(unexpected)?;
+    let key = if by_category { "category" } else { "product_id" };
+    let items = rows
+        .iter()
+        .map(|r| ranked(r, key))
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(json!({"metric": metric, "window": window, "items": items}))
+}
+
+/// One ranked row as JSON.
+fn ranked(row: &sea_orm::QueryResult, key: &str) -> Result<Value, sea_orm::DbErr> {
+    let count = |column: &str| row.try_get::<i64>("", column);
+    Ok(json!({
+        key: row.try_get::<String>("", "key")?,
+        "value": row.try_get::<f64>("", "value")?,
+        "views": count("views")?, "clicks": count("clicks")?, "add_to_cart": count("add_to_cart")?,
+        "purchases": count("purchases")?, "ratings": count("ratings")?,
+    }))
+}
+
+/// Products ranked by a metric over a window (admins and the API key).
+#[utoipa::path(get, path = "/api/v1/analytics/products/top", tag = "analytics", security(("bearer" = []), ("api_key" = [])),
+    params(TopQuery), responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403)))]
+pub async fn top_products(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    query: web::Query<TopQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_privileged(&caller)?;
+    answer(&state, &req, ranking(&state, &query, false)).await
+}
+
+/// Categories ranked by a metric over a window (admins and the API key).
+#[utoipa::path(get, path = "/api/v1/analytics/categories/top", tag = "analytics", security(("bearer" = []), ("api_key" = [])),
+    params(TopQuery), responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403)))]
+pub async fn top_categories(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    query: web::Query<TopQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_privileged(&caller)?;
+    answer(&state, &req, ranking(&state, &query, true)).await
+}
+
+/// `window` (default 24h).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    pub window: Option<Window>,
+}
+
+/// Totals over a window (actions by type, registrations, catalogue changes), daily and weekly
+/// active users, and the top categories by views (admins and the API key).
+#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "analytics", security(("bearer" = []), ("api_key" = [])),
+    params(SummaryQuery), responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403)))]
+pub async fn summary(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    query: web::Query<SummaryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_privileged(&caller)?;
+    let window = query.window.unwrap_or(Window::Day);
+    let compute = async {
+        let bucket = window.default_bucket();
+        let totals = repo::totals(&state.db, bucket, bucket.start(Utc::now() - window.length()))
+            .await
+            .map_err(unexpected)?;
+        let today = Utc::now().date_naive();
+        let dau = repo::active_users(&state.db, today).await.map_err(unexpected)?;
+        let wau = repo::active_users(&state.db, today - TimeDelta::days(6))
+            .await
+            .map_err(unexpected)?;
+        let categories = ranking(
+            &state,
+            &TopQuery {
+                metric: None,
+                window: Some(window),
+                category: None,
+                limit: Some(5),
+            },
+            true,
+        )
+        .await?;
+        Ok(
+            json!({"window": window, "totals": totals, "daily_active_users": dau, "weekly_active_users": wau,
+                  "top_categories": categories["items"]}),
+        )
+    };
+    answer(&state, &req, compute).await
+}
