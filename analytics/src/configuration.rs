@@ -20,11 +20,23 @@ pub struct AnalyticsSettings {
     /// How often aggregators flush (statistics and offsets in one transaction).
     #[serde(default = "default_flush_interval")]
     pub flush_interval_ms: u64,
+    /// Raw events older than this (by occurrence) are deleted.
+    #[serde(default = "default_raw_retention")]
+    pub raw_retention_days: u32,
+    /// How long applied event ids are remembered for deduplication.
+    #[serde(default = "default_processed_retention")]
+    pub processed_event_retention_hours: u64,
     /// Lifetime of cached answers (a flush invalidates them anyway).
     #[serde(default = "default_cache_ttl")]
     pub cache_ttl_seconds: u64,
 }
 
+fn default_raw_retention() -> u32 {
+    90
+}
+fn default_processed_retention() -> u64 {
+    168
+}
 fn default_cache_ttl() -> u64 {
     300
 }
@@ -37,6 +49,8 @@ impl Default for AnalyticsSettings {
     fn default() -> Self {
         Self {
             flush_interval_ms: default_flush_interval(),
+            raw_retention_days: default_raw_retention(),
+            processed_event_retention_hours: default_processed_retention(),
             cache_ttl_seconds: default_cache_ttl(),
         }
     }

@@ -40,6 +40,8 @@ impl Application {
             db: infra.db.clone(),
             cache: cache.clone(),
             flush_interval: Duration::from_millis(settings.analytics.flush_interval_ms),
+            raw_retention_days: settings.analytics.raw_retention_days,
+            processed_retention_hours: settings.analytics.processed_event_retention_hours,
             offsets: Arc::new(OnceLock::new()),
         };
         let router = RouterHandle::start(deps.clone());

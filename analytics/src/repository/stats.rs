@@ -429,3 +429,13 @@ pub async fn active_users(db: &impl ConnectionTrait, from_day: NaiveDate) -> any
         .context("Failed to count active users")?;
     Ok(row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0))
 }
+
+/// Deletes raw events that occurred more than `days` ago; returns how many.
+pub async fn prune_raw(db: &impl ConnectionTrait, days: u32) -> anyhow::Result<u64> {
+    let sql = "DELETE FROM raw_events WHERE occurred_at < now() - make_interval(days => $1)";
+    let result = db
+        .execute(statement(sql, vec![(days as i32).into()]))
+        .await
+        .context("Failed to prune raw events")?;
+    Ok(result.rows_affected())
+}

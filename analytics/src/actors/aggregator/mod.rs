@@ -5,6 +5,8 @@
 //! change nothing, so every event counts exactly once.
 mod handlers;
 pub mod messages;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -28,6 +30,9 @@ pub struct Deps {
     /// Invalidated after every committed flush.
     pub cache: AnswerCache,
     pub flush_interval: Duration,
+    /// Raw events and processed ids past these ages are deleted hourly.
+    pub raw_retention_days: u32,
+    pub processed_retention_hours: u64,
     /// Set once the consumer runs: committed offsets are stored as a hint for restarts.
     pub offsets: Arc<OnceLock<OffsetStore>>,
 }

@@ -33,7 +33,24 @@ pub struct Router {
 
 impl Actor for Router {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(PRUNE_INTERVAL, |router, ctx| {
+            let deps = router.deps.clone();
+            ctx.spawn(actix::fut::wrap_future(async move {
+                let raw = crate::repository::stats::prune_raw(&deps.db, deps.raw_retention_days).await;
+                let ids = shared::pipeline::prune_processed(&deps.db, deps.processed_retention_hours).await;
+                match (raw, ids) {
+                    (Ok(raw), Ok(ids)) => tracing::info!(raw, ids, "pruned raw events and processed ids"),
+                    (raw, ids) => tracing::warn!(?raw, ?ids, "pruning failed"),
+                }
+            }));
+        });
+    }
 }
+
+/// How often old raw events and processed event ids are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl Router {
     fn aggregator(&mut self, topic: &str, partition: i32) -> Addr<PartitionAggregator> {
