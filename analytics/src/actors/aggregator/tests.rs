@@ -12,17 +12,23 @@ use super::fresh;
 use crate::buckets::Bucket;
 use crate::increments::{increments, ActionCounts, Increments, Recorded};
 
+type Time = chrono::DateTime<Utc>;
+/// views, clicks, add_to_cart, purchases, ratings, rating sum.
+type Counters = (i64, i64, i64, i64, i64, i64);
+/// views, purchases, first, last.
+type UserRow = (i64, i64, Time, Time);
+
 /// What Postgres holds, with the SQL's semantics: sums, unions, LEAST/GREATEST.
 #[derive(Debug, Default, PartialEq)]
 struct Stats {
-    products: BTreeMap<(Uuid, Bucket, chrono::DateTime<Utc>), (i64, i64, i64, i64, i64, i64)>,
-    product_users: BTreeSet<(Uuid, Bucket, chrono::DateTime<Utc>, Uuid)>,
-    users: BTreeMap<Uuid, (i64, i64, chrono::DateTime<Utc>, chrono::DateTime<Utc>)>,
+    products: BTreeMap<(Uuid, Bucket, Time), Counters>,
+    product_users: BTreeSet<(Uuid, Bucket, Time, Uuid)>,
+    users: BTreeMap<Uuid, UserRow>,
     active_days: BTreeSet<(chrono::NaiveDate, Uuid)>,
-    global: BTreeMap<(Bucket, chrono::DateTime<Utc>, String), i64>,
+    global: BTreeMap<(Bucket, Time, String), i64>,
 }
 
-fn counts(c: &ActionCounts) -> (i64, i64, i64, i64, i64, i64) {
+fn counts(c: &ActionCounts) -> Counters {
     (
         c.views,
         c.clicks,
