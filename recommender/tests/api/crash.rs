@@ -2,7 +2,6 @@
 //! and a restart, or with two instances sharing the partitions, equals a batch computation over
 //! the same events applied once.
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 
 use recommender::configuration::Settings;
 use recommender::model::aggregator::Aggregator;
@@ -11,7 +10,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use secrecy::ExposeSecret;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::Envelope;
-use shared::testing::eventually;
+use shared::testing::{eventually, flushed_offsets, ServiceProcess};
 use uuid::Uuid;
 
 use shared::events::topics;
@@ -20,56 +19,12 @@ use shared::metrics::{new_registry, ProducerMetrics};
 
 use crate::helpers::{test_settings, WAIT};
 
-/// The recommender binary, started with the test's isolated settings.
-struct Instance {
-    child: Child,
-    port: u16,
-}
-
-impl Instance {
-    fn start(settings: &Settings) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let common = &settings.common;
-        let child = Command::new(env!("CARGO_BIN_EXE_recommender"))
-            .env("APP_APPLICATION__PORT", port.to_string())
-            .env("APP_DATABASE__DATABASE_NAME", &common.database.database_name)
-            .env("APP_REDIS__KEY_PREFIX", &common.redis.key_prefix)
-            .env("APP_KAFKA__TOPIC_PREFIX", &common.kafka.topic_prefix)
-            .env("APP_KAFKA__CONSUMER_GROUP", &common.kafka.consumer_group)
-            .env("APP_KAFKA__PARTITIONS", common.kafka.partitions.to_string())
-            .env("APP_KAFKA__SESSION_TIMEOUT_MS", "6000")
-            .env("APP_RECOMMENDER__FLUSH_INTERVAL_MS", "200")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the recommender binary starts");
-        Self { child, port }
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("http://127.0.0.1:{}/ready", self.port);
-        eventually("the binary is ready", WAIT, || async {
-            reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-    }
-
-    /// SIGKILL: no flush, no commit, no goodbye to the group.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+fn start(settings: &Settings) -> ServiceProcess {
+    ServiceProcess::start(
+        env!("CARGO_BIN_EXE_recommender"),
+        &settings.common,
+        &[("APP_RECOMMENDER__FLUSH_INTERVAL_MS", "200")],
+    )
 }
 
 /// A deterministic stream of actions: 12 users, 10 products, mixed kinds and repeats.
@@ -178,18 +133,6 @@ async fn stored(db: &DatabaseConnection) -> State {
     (n, c)
 }
 
-async fn flushed_offsets(db: &DatabaseConnection) -> i64 {
-    let sql = "SELECT COALESCE(SUM(next_offset), 0)::bigint AS total FROM partition_offsets";
-    let row = db
-        .query_one(Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            sql.to_owned(),
-        ))
-        .await
-        .unwrap();
-    row.map_or(0, |r| r.try_get::<i64>("", "total").unwrap_or(0))
-}
-
 fn assert_same(actual: &State, expected: &State) {
     assert_eq!(actual.0.len(), expected.0.len(), "item counts");
     for (product, n) in &expected.0 {
@@ -235,7 +178,7 @@ async fn a_recommender_killed_mid_stream_and_restarted_ends_with_the_batch_state
     let producer = producer(&settings);
     let events = actions(400, 0);
     let db = connect(&settings).await;
-    let first = Instance::start(&settings);
+    let first = start(&settings);
     first.wait_ready().await;
     publish(&producer, &events[..200]).await;
     // Duplicates with new offsets (a client retrying with the same event ids).
@@ -246,7 +189,7 @@ async fn a_recommender_killed_mid_stream_and_restarted_ends_with_the_batch_state
     .await;
     first.kill();
     publish(&producer, &events[200..]).await;
-    let second = Instance::start(&settings);
+    let second = start(&settings);
     second.wait_ready().await;
     wait_until_flushed(&db, 420).await;
     assert_same(&stored(&db).await, &reference(&settings, &events));
@@ -258,7 +201,7 @@ async fn two_instances_in_one_group_end_with_the_same_state_as_one() {
     let producer = producer(&settings);
     let events = actions(400, 1000);
     let db = connect(&settings).await;
-    let (a, b) = (Instance::start(&settings), Instance::start(&settings));
+    let (a, b) = (start(&settings), start(&settings));
     a.wait_ready().await;
     b.wait_ready().await;
     publish(&producer, &events).await;
