@@ -439,3 +439,23 @@ pub async fn prune_raw(db: &impl ConnectionTrait, days: u32) -> anyhow::Result<u
         .context("Failed to prune raw events")?;
     Ok(result.rows_affected())
 }
+
+/// A user's actions by type since `from`, counted from the raw events (for windowed activity).
+pub async fn user_window(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    from: DateTime<Utc>,
+) -> anyhow::Result<Option<QueryResult>> {
+    let sql = "SELECT COUNT(*) FILTER (WHERE payload->>'action' = 'view')::int8 AS views, \
+                      COUNT(*) FILTER (WHERE payload->>'action' = 'click')::int8 AS clicks, \
+                      COUNT(*) FILTER (WHERE payload->>'action' = 'add_to_cart')::int8 AS add_to_cart, \
+                      COUNT(*) FILTER (WHERE payload->>'action' = 'purchase')::int8 AS purchases, \
+                      COUNT(*) FILTER (WHERE payload->>'action' = 'rate')::int8 AS ratings, \
+                      MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at, \
+                      COUNT(DISTINCT (occurred_at AT TIME ZONE 'UTC')::date)::int8 AS active_days \
+               FROM raw_events WHERE user_id = $1 AND event_type = 'user_action' AND occurred_at >= $2 \
+               HAVING COUNT(*) > 0";
+    db.query_one(statement(sql, vec![user.into(), from.into()]))
+        .await
+        .context("Failed to read windowed user activity")
+}

@@ -186,21 +186,34 @@ pub struct UserActivity {
     pub active_days: i64,
 }
 
-/// A user's activity (the user themself, admins and the API key); 404 before any action.
+/// `window` (`1h`, `24h`, `7d`, `30d`); without it, all activity since the first action.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    pub window: Option<Window>,
+}
+
+/// A user's activity (the user themself, admins and the API key); 404 without activity (in the
+/// window). Windowed answers are counted from the raw events.
 #[utoipa::path(get, path = "/api/v1/analytics/users/{id}", tag = "analytics",
-    security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path), UserQuery),
     responses((status = 200, body = UserActivity), (status = 401), (status = 403), (status = 404)))]
 pub async fn user(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
     id: web::Path<Uuid>,
+    query: web::Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
     caller.require_self_or_privileged(user_id)?;
+    let window = query.window;
     answer(&state, &req, async {
-        let row = repo::user(&state.db, user_id)
-            .await
+        let row = match window {
+            Some(window) => repo::user_window(&state.db, user_id, Utc::now() - window.length()).await,
+            None => repo::user(&state.db, user_id).await,
+        };
+        let row = row
             .map_err(unexpected)?
             .ok_or_else(|| ApiError::not_found("No activity of this user."))?;
         to_json(user_activity(user_id, &row).map_err(|e| ApiError::internal(e.into()))?)

@@ -259,3 +259,55 @@ async fn the_openapi_document_covers_every_route() {
         ]
     );
 }
+
+#[actix_web::test]
+async fn windowed_user_activity_counts_only_the_window() {
+    let app = spawn_app().await;
+    let (user, product) = (Uuid::now_v7(), Uuid::now_v7());
+    let now = Utc::now();
+    app.action(user, product, ActionKind::View, None, now - TimeDelta::days(3))
+        .await;
+    app.action(user, product, ActionKind::View, None, now).await;
+    app.action(user, product, ActionKind::Purchase, None, now).await;
+    let all = app
+        .flush_until(&format!("/analytics/users/{user}"), |u| u["purchases"] == 1)
+        .await;
+    assert_eq!(
+        (all["views"].clone(), all["active_days"].clone()),
+        (json!(2), json!(2))
+    );
+    let day: Value = app
+        .get(&format!("/analytics/users/{user}?window=24h"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            day["views"].clone(),
+            day["purchases"].clone(),
+            day["active_days"].clone()
+        ),
+        (json!(1), json!(1), json!(1))
+    );
+}
+
+#[actix_web::test]
+async fn answers_come_from_postgres_while_redis_is_down() {
+    let proxy = shared::testing::TcpProxy::start("127.0.0.1:6379").await;
+    let url = format!("redis://127.0.0.1:{}", proxy.port());
+    let app = crate::helpers::spawn_app_with(move |s| s.redis.url = url.into()).await;
+    let (user, product) = (Uuid::now_v7(), Uuid::now_v7());
+    app.action(user, product, ActionKind::View, None, Utc::now())
+        .await;
+    let path = format!("/analytics/products/{product}?window=1h");
+    app.flush_until(&path, |s| s["items"][0]["views"] == 1).await;
+    proxy.cut();
+    let response = app.get(&path).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["source"].clone(), body["items"][0]["views"].clone()),
+        (json!("database"), json!(1))
+    );
+}
