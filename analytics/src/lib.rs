@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod cache;
 pub mod configuration;
 pub mod increments;
+pub mod metrics;
 pub mod migration;
 pub mod repository;
 pub mod routes;

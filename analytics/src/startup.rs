@@ -14,6 +14,7 @@ use crate::actors::aggregator::Deps;
 use crate::actors::router::RouterHandle;
 use crate::cache::AnswerCache;
 use crate::configuration::Settings;
+use crate::metrics::AnalyticsMetrics;
 use crate::migration::Migrator;
 use crate::routes::{self, AppState};
 
@@ -39,6 +40,7 @@ impl Application {
         let deps = Deps {
             db: infra.db.clone(),
             cache: cache.clone(),
+            metrics: AnalyticsMetrics::new(&infra.registry)?,
             flush_interval: Duration::from_millis(settings.analytics.flush_interval_ms),
             raw_retention_days: settings.analytics.raw_retention_days,
             processed_retention_hours: settings.analytics.processed_event_retention_hours,

@@ -21,6 +21,7 @@ pub use messages::{Buffer, FlushNow};
 
 use crate::cache::AnswerCache;
 use crate::increments::{increments, Recorded};
+use crate::metrics::AnalyticsMetrics;
 use crate::repository::stats;
 
 /// What every aggregator shares.
@@ -29,6 +30,7 @@ pub struct Deps {
     pub db: DatabaseConnection,
     /// Invalidated after every committed flush.
     pub cache: AnswerCache,
+    pub metrics: AnalyticsMetrics,
     pub flush_interval: Duration,
     /// Raw events and processed ids past these ages are deleted hourly.
     pub raw_retention_days: u32,
@@ -67,7 +69,9 @@ impl PartitionAggregator {
             self.next_offset,
         );
         async move {
+            let started = std::time::Instant::now();
             let result = flush(&deps, &topic, partition, known, &events).await;
+            deps.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
             (events, result)
         }
         .into_actor(self)
@@ -146,6 +150,10 @@ async fn flush(
     let (distinct, next) = fresh(events, floor, &processed);
     let Some(next) = next else { return Ok(stored) };
     let inc = increments(&distinct);
+    deps.metrics
+        .events
+        .with_label_values(&["skipped"])
+        .inc_by((events.len() - distinct.len()) as u64);
     let txn = deps.db.begin().await.context("Failed to begin the flush")?;
     anyhow::ensure!(
         shared::pipeline::advance_offset(&txn, topic, partition, stored, next).await?,
@@ -158,6 +166,10 @@ async fn flush(
     stats::add(&txn, &inc).await?;
     txn.commit().await.context("Failed to commit the flush")?;
     deps.cache.invalidate_all().await;
+    deps.metrics
+        .events
+        .with_label_values(&["applied"])
+        .inc_by(distinct.len() as u64);
     if let Some(offsets) = deps.offsets.get() {
         if let Err(e) = offsets.store(topic, partition, next) {
             tracing::debug!(error = %e, "offset hint not stored (partition moved)");
