@@ -113,9 +113,21 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_counting_goes_on() {
 async fn bad_windows_get_400_and_strangers_get_403() {
     let app = spawn_app().await;
     let product = Uuid::now_v7();
-    let response = app.get(&format!("/analytics/products/{product}?window=2w")).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    for path in [
+        format!("/analytics/products/{product}?window=2w"),
+        "/analytics/products/top?metric=revenue".to_owned(),
+        "/analytics/products/top?limit=0".to_owned(),
+        "/analytics/summary?window=1y".to_owned(),
+        "/analytics/users/not-a-uuid".to_owned(),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
     let user = shared::auth::Authenticator::new(&app.settings.auth)
         .unwrap()
         .issue(Uuid::now_v7(), shared::auth::Role::User)
