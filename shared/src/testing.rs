@@ -571,6 +571,11 @@ impl ServiceProcess {
         Self { child, port }
     }
 
+    /// The HTTP port the service listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Waits until `/ready` answers 200.
     pub async fn wait_ready(&self) {
         let url = format!("http://127.0.0.1:{}/ready", self.port);

@@ -1,0 +1,4 @@
+//! Whole-system tests: the four service binaries (built by `cargo build --bins`, which
+//! `scripts/test` runs first) on one isolated set of topics, each with its own database.
+mod scenario;
+mod system;

@@ -1,0 +1,183 @@
+//! A day in the life, as a user of the platform would see it, across all four services.
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::system::System;
+
+async fn register(system: &System, name: &str) -> (Uuid, String) {
+    let email = format!("{name}-{}@example.com", Uuid::now_v7().simple());
+    let body = json!({"email": email, "password": "system test password", "display_name": name});
+    let (status, user) = system
+        .call(
+            Method::POST,
+            &format!("{}/users", system.users()),
+            None,
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let login = json!({"email": email, "password": "system test password"});
+    let (_, token) = system
+        .call(
+            Method::POST,
+            &format!("{}/auth/login", system.users()),
+            None,
+            Some(login),
+        )
+        .await;
+    (
+        user["id"].as_str().unwrap().parse().unwrap(),
+        token["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn product(system: &System, admin: &str, name: &str, category: &str) -> Uuid {
+    let body = json!({"name": name, "category": category, "price": {"amount": "10.00", "currency": "EUR"}});
+    let (status, created) = system
+        .call(
+            Method::POST,
+            &format!("{}/products", system.products()),
+            Some(admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn act(system: &System, user: Uuid, token: &str, actions: &[(Uuid, &str)]) {
+    let body: Vec<Value> = actions
+        .iter()
+        .map(|(p, a)| json!({"product_id": p, "action": a}))
+        .collect();
+    let url = format!("{}/users/{user}/actions", system.users());
+    let (status, answer) = system
+        .call(Method::POST, &url, Some(token), Some(json!(body)))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+}
+
+fn listed(list: &Value) -> Vec<Uuid> {
+    list["items"].as_array().map_or(Vec::new(), |items| {
+        items
+            .iter()
+            .filter_map(|i| i["product_id"].as_str()?.parse().ok())
+            .collect()
+    })
+}
+
+#[actix_web::test]
+async fn users_products_recommendations_and_analytics_work_together() {
+    let system = System::start().await;
+    let login = json!({"email": "admin@example.com", "password": "local-admin-password"});
+    let (_, admin) = system
+        .call(
+            Method::POST,
+            &format!("{}/auth/login", system.users()),
+            None,
+            Some(login),
+        )
+        .await;
+    let admin = admin["access_token"]
+        .as_str()
+        .expect("the bootstrapped admin logs in")
+        .to_owned();
+    let lamp = product(&system, &admin, "Lamp", "Lighting").await;
+    let bulb = product(&system, &admin, "Bulb", "Lighting").await;
+    let shade = product(&system, &admin, "Shade", "Lighting").await;
+    let chair = product(&system, &admin, "Chair", "Furniture").await;
+
+    // Two shoppers go from the lamp to the bulb; one of them buys it. A third only views the lamp.
+    let (ann, ann_token) = register(&system, "ann").await;
+    let (bob, bob_token) = register(&system, "bob").await;
+    let (cid, cid_token) = register(&system, "cid").await;
+    act(&system, ann, &ann_token, &[(lamp, "view"), (bulb, "purchase")]).await;
+    act(
+        &system,
+        bob,
+        &bob_token,
+        &[(lamp, "view"), (bulb, "view"), (shade, "view")],
+    )
+    .await;
+    act(&system, cid, &cid_token, &[(chair, "view"), (lamp, "view")]).await;
+
+    // The recommender suggests the bulb to the newcomer, because of the lamp.
+    let url = format!("{}/users/{cid}/recommendations?limit=10", system.recommender());
+    let list = system
+        .until("cid's list is modelled", &url, |l| {
+            listed(l).first() == Some(&bulb) && l["items"][0]["reason"]["type"] == "similar_to"
+        })
+        .await;
+    assert_eq!(list["items"][0]["reason"]["product_id"], json!(lamp));
+    // What ann bought is never recommended to her.
+    let ann_url = format!("{}/users/{ann}/recommendations?limit=10", system.recommender());
+    let ann_list = system
+        .until("ann's list exists", &ann_url, |l| l["source"] != Value::Null)
+        .await;
+    assert!(!listed(&ann_list).contains(&bulb), "{ann_list}");
+    // Repeat reads come from the cache.
+    let again = system
+        .until("a cached answer", &url, |l| l["source"] == "cache")
+        .await;
+    assert_eq!(listed(&again), listed(&list));
+
+    // Analytics counts exactly.
+    let lamp_stats = format!(
+        "{}/analytics/products/{lamp}?window=1h&bucket=hour",
+        system.analytics()
+    );
+    let stats = system
+        .until("lamp views are counted", &lamp_stats, |s| {
+            s["items"][0]["views"] == 3
+        })
+        .await;
+    assert_eq!(stats["items"][0]["unique_users"], 3);
+    let bulb_stats = format!(
+        "{}/analytics/products/{bulb}?window=1h&bucket=hour",
+        system.analytics()
+    );
+    let stats = system
+        .until("bulb purchases are counted", &bulb_stats, |s| {
+            s["items"][0]["purchases"] == 1
+        })
+        .await;
+    assert_eq!(
+        (
+            stats["items"][0]["views"].clone(),
+            stats["items"][0]["conversion_rate"].clone()
+        ),
+        (json!(1), json!(1.0))
+    );
+    let summary_url = format!("{}/analytics/summary?window=24h", system.analytics());
+    let summary = system
+        .until(
+            "registrations and catalogue changes are counted",
+            &summary_url,
+            |s| {
+                s["totals"]["registrations"] == 4
+                    && s["totals"]["products_created"] == 4
+                    && s["totals"]["view"] == 6
+            },
+        )
+        .await;
+    assert_eq!(summary["daily_active_users"], 3);
+    let cached = system
+        .until("a cached summary", &summary_url, |s| s["source"] == "cache")
+        .await;
+    assert_eq!(cached["totals"], summary["totals"]);
+
+    // A deleted product disappears from every list.
+    let (status, _) = system
+        .call(
+            Method::DELETE,
+            &format!("{}/products/{bulb}", system.products()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    system
+        .until("the bulb leaves cid's list", &url, |l| !listed(l).contains(&bulb))
+        .await;
+}
