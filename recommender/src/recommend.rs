@@ -39,6 +39,9 @@ pub struct Recommendation {
 pub struct RecommendationList {
     pub items: Vec<Recommendation>,
     pub generated_at: DateTime<Utc>,
+    /// The version of the user's sequence the list was built from (0: no history).
+    #[serde(default)]
+    pub based_on: i64,
 }
 
 /// What building lists reads, loaded once for a batch of users.
@@ -218,6 +221,7 @@ impl Inputs {
         RecommendationList {
             items,
             generated_at: Utc::now(),
+            based_on: sequence.map_or(0, UserSequence::version),
         }
     }
 }

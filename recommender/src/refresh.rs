@@ -11,7 +11,8 @@ use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
 use crate::model::score::Scratch;
 use crate::recommend::{Inputs, RecommendationList};
-use crate::repository::{lists, state};
+use crate::repository::lists::{self, Write};
+use crate::repository::state;
 
 /// What a refresh reads and writes.
 #[derive(Clone)]
@@ -64,9 +65,13 @@ impl Refresher {
             .collect();
         let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
         let txn = self.db.begin().await.context("Failed to begin a refresh")?;
-        lists::save(&txn, &refs).await?;
+        let written = lists::save(&txn, &refs, Write::IfNewer).await?;
         txn.commit().await.context("Failed to commit a refresh")?;
-        self.cache.put(&refs).await;
+        // Invalidate rather than fill: a flush may have cached a newer list meanwhile, and the
+        // next read then takes the newest one from Postgres.
+        for user in written {
+            self.cache.invalidate(user).await;
+        }
         Ok(built)
     }
 

@@ -1,5 +1,6 @@
 //! Ordered schema migrations of the recommender database, applied at start-up.
 mod m20261128_000001_create_model;
+mod m20261129_000002_list_versions;
 
 use sea_orm_migration::prelude::*;
 use shared::pipeline::migration::CreatePipelineTables;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(CreatePipelineTables),
             Box::new(m20261128_000001_create_model::Migration),
+            Box::new(m20261129_000002_list_versions::Migration),
         ]
     }
 }

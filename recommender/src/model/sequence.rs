@@ -90,6 +90,12 @@ impl UserSequence {
         }
     }
 
+    /// Grows with every interaction that changed the sequence (never decreases): lists built
+    /// from a sequence carry it, so an older snapshot's list never replaces a newer one.
+    pub fn version(&self) -> i64 {
+        i64::from(self.position) + self.seen.len() as i64
+    }
+
     /// The `limit` most recent items, most recent first: `(item, distance from the latest
     /// position, strength)`.
     pub fn history(&self, limit: usize) -> impl Iterator<Item = (Item, u32, f64)> + '_ {

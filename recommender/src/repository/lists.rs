@@ -7,10 +7,35 @@ use uuid::Uuid;
 use super::statement;
 use crate::recommend::RecommendationList;
 
-/// Writes these users' lists.
-pub async fn save(txn: &DatabaseTransaction, lists: &[(Uuid, &RecommendationList)]) -> anyhow::Result<()> {
+/// Who may overwrite a stored list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// The partition's flush: it owns the users' sequences, its lists are the newest.
+    Always,
+    /// A recomputation from a snapshot (profile or catalogue change): only over lists built from
+    /// the same or an older sequence, so it never undoes a flush that committed meanwhile.
+    IfNewer,
+}
+
+/// Writes these users' lists; returns the users whose list was written.
+pub async fn save(
+    txn: &DatabaseTransaction,
+    lists: &[(Uuid, &RecommendationList)],
+    write: Write,
+) -> anyhow::Result<Vec<Uuid>> {
     let mut sorted: Vec<&(Uuid, &RecommendationList)> = lists.iter().collect();
     sorted.sort_by_key(|(id, _)| *id);
+    let guard = match write {
+        Write::Always => "",
+        Write::IfNewer => "WHERE recommendations.based_on <= EXCLUDED.based_on",
+    };
+    let sql = format!(
+        "INSERT INTO recommendations (user_id, items, item_ids, generated_at, based_on) \
+         SELECT u, i, ids::uuid[], g, b FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::int8[]) AS t(u, i, ids, g, b) \
+         ON CONFLICT (user_id) DO UPDATE SET items = EXCLUDED.items, item_ids = EXCLUDED.item_ids, \
+         generated_at = EXCLUDED.generated_at, based_on = EXCLUDED.based_on {guard} RETURNING user_id"
+    );
+    let mut written = Vec::new();
     for chunk in sorted.chunks(1000) {
         let users: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
         let items: Vec<serde_json::Value> = chunk
@@ -31,23 +56,28 @@ pub async fn save(txn: &DatabaseTransaction, lists: &[(Uuid, &RecommendationList
             })
             .collect();
         let generated: Vec<DateTime<Utc>> = chunk.iter().map(|(_, l)| l.generated_at).collect();
-        let sql = "INSERT INTO recommendations (user_id, items, item_ids, generated_at) \
-                   SELECT u, i, ids::uuid[], g FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[]) AS t(u, i, ids, g) \
-                   ON CONFLICT (user_id) DO UPDATE SET items = EXCLUDED.items, item_ids = EXCLUDED.item_ids, \
-                   generated_at = EXCLUDED.generated_at";
-        txn.execute(statement(
-            sql,
-            vec![users.into(), items.into(), ids.into(), generated.into()],
-        ))
-        .await
-        .context("Failed to save lists")?;
+        let based_on: Vec<i64> = chunk.iter().map(|(_, l)| l.based_on).collect();
+        let values = vec![
+            users.into(),
+            items.into(),
+            ids.into(),
+            generated.into(),
+            based_on.into(),
+        ];
+        for row in txn
+            .query_all(statement(&sql, values))
+            .await
+            .context("Failed to save lists")?
+        {
+            written.push(row.try_get("", "user_id")?);
+        }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// A user's stored list.
 pub async fn load(db: &impl ConnectionTrait, user: Uuid) -> anyhow::Result<Option<RecommendationList>> {
-    let sql = "SELECT items, generated_at FROM recommendations WHERE user_id = $1";
+    let sql = "SELECT items, generated_at, based_on FROM recommendations WHERE user_id = $1";
     let Some(row) = db
         .query_one(statement(sql, vec![user.into()]))
         .await
@@ -59,6 +89,7 @@ pub async fn load(db: &impl ConnectionTrait, user: Uuid) -> anyhow::Result<Optio
     Ok(Some(RecommendationList {
         items: serde_json::from_value(items).context("A stored list does not decode")?,
         generated_at: row.try_get("", "generated_at")?,
+        based_on: row.try_get("", "based_on")?,
     }))
 }
 

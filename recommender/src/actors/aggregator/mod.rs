@@ -333,7 +333,7 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         })
         .collect();
     let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
-    lists::save(&txn, &refs).await?;
+    lists::save(&txn, &refs, lists::Write::Always).await?;
     // Shared, hot rows last: their locks are held only until the commit right after.
     state::add_counts(&txn, &applied.counts, &applied.popularity).await?;
     txn.commit().await.context("Failed to commit the flush")?;
