@@ -7,7 +7,7 @@ use actix_web::web;
 use anyhow::Context;
 use shared::auth::Authenticator;
 use shared::events::topics;
-use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec, OffsetPolicy};
+use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::service::Infrastructure;
 
 use crate::actors::aggregator::Deps;
@@ -48,9 +48,12 @@ impl Application {
         };
         let router = RouterHandle::start(deps.clone());
         let kafka = &settings.common.kafka;
-        let mut spec = ConsumerSpec::new(&topics::ALL, kafka.consumer_group.clone(), router.recipient());
-        spec.offsets = OffsetPolicy::ByHandler;
-        spec.on_revoke = Some(router.revoke_hook());
+        let spec = ConsumerSpec::batching(
+            &topics::ALL,
+            kafka.consumer_group.clone(),
+            router.recipient(),
+            router.revoke_hook(),
+        );
         let consumer = ConsumerHandle::start(
             kafka,
             spec,

@@ -3,7 +3,6 @@ use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
 use shared::auth::Authenticator;
-use shared::outbox::relay::OutboxMetrics;
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
@@ -27,12 +26,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
         let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
-        let outbox = OutboxHandle::start(
-            infra.db.clone(),
-            infra.producer.clone(),
-            settings.outbox.clone(),
-            OutboxMetrics::new(&infra.registry)?,
-        );
+        let outbox = infra.start_outbox(&settings.outbox)?;
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
             outbox: outbox.clone(),

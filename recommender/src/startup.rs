@@ -7,7 +7,7 @@ use actix_web::web;
 use anyhow::Context;
 use shared::auth::Authenticator;
 use shared::events::topics;
-use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec, OffsetPolicy};
+use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::service::Infrastructure;
 use uuid::Uuid;
 
@@ -118,13 +118,12 @@ fn start_consumers(
     refresher: Refresher,
 ) -> anyhow::Result<Vec<ConsumerHandle>> {
     let kafka = &settings.common.kafka;
-    let mut actions = ConsumerSpec::new(
+    let actions = ConsumerSpec::batching(
         &[topics::USER_ACTIONS],
         kafka.consumer_group.clone(),
         router.recipient(),
+        router.revoke_hook(),
     );
-    actions.offsets = OffsetPolicy::ByHandler;
-    actions.on_revoke = Some(router.revoke_hook());
     let actions = ConsumerHandle::start(
         kafka,
         actions,

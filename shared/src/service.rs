@@ -14,6 +14,8 @@ use crate::http::server::{ServerParts, READY_TIMEOUT};
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::producer::EventProducer;
 use crate::metrics::{new_registry, ConsumerMetrics, HttpMetrics, ProducerMetrics};
+use crate::outbox::relay::OutboxMetrics;
+use crate::outbox::{OutboxHandle, OutboxSettings};
 use crate::redis_store::RedisStore;
 
 /// How long start-up waits for Kafka to confirm the topics before going on without it.
@@ -68,6 +70,17 @@ impl Infrastructure {
             registry: self.registry.clone(),
             http_metrics: self.http_metrics.clone(),
         }
+    }
+
+    /// Starts the supervised outbox relay on this service's database and producer.
+    pub fn start_outbox(&self, settings: &OutboxSettings) -> anyhow::Result<OutboxHandle> {
+        let metrics = OutboxMetrics::new(&self.registry)?;
+        Ok(OutboxHandle::start(
+            self.db.clone(),
+            self.producer.clone(),
+            settings.clone(),
+            metrics,
+        ))
     }
 
     /// Delivers what the producer still has queued (graceful shutdown).

@@ -4,7 +4,6 @@ use actix_web::web;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use shared::auth::Authenticator;
-use shared::outbox::relay::OutboxMetrics;
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
@@ -33,12 +32,7 @@ impl Application {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
         let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
         bootstrap_admin(&infra, &settings).await?;
-        let outbox = OutboxHandle::start(
-            infra.db.clone(),
-            infra.producer.clone(),
-            settings.outbox.clone(),
-            OutboxMetrics::new(&infra.registry)?,
-        );
+        let outbox = infra.start_outbox(&settings.outbox)?;
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
             producer: infra.producer.clone(),

@@ -57,6 +57,24 @@ impl ConsumerSpec {
     }
 }
 
+impl ConsumerSpec {
+    /// For handlers that flush batches with their offsets in their own transaction: offsets are
+    /// stored by the handler ([`OffsetPolicy::ByHandler`]) and `on_revoke` runs before partitions
+    /// are taken away.
+    pub fn batching(
+        topics: &[&str],
+        group_id: impl Into<String>,
+        handler: Recipient<HandleEvent>,
+        on_revoke: RevokeHook,
+    ) -> Self {
+        Self {
+            offsets: OffsetPolicy::ByHandler,
+            on_revoke: Some(on_revoke),
+            ..Self::new(topics, group_id, handler)
+        }
+    }
+}
+
 /// See [`ConsumerSpec::offsets`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetPolicy {
