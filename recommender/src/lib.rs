@@ -14,3 +14,5 @@ pub mod refresh;
 pub mod repository;
 pub mod routes;
 pub mod startup;
+#[cfg(feature = "test-support")]
+pub mod testing;

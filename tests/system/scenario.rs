@@ -1,88 +1,13 @@
 //! A day in the life, as a user of the platform would see it, across all four services.
 use reqwest::Method;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
-use crate::system::System;
-
-async fn register(system: &System, name: &str) -> (Uuid, String) {
-    let email = format!("{name}-{}@example.com", Uuid::now_v7().simple());
-    let body = json!({"email": email, "password": "system test password", "display_name": name});
-    let (status, user) = system
-        .call(
-            Method::POST,
-            &format!("{}/users", system.users()),
-            None,
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 201, "{user}");
-    let login = json!({"email": email, "password": "system test password"});
-    let (_, token) = system
-        .call(
-            Method::POST,
-            &format!("{}/auth/login", system.users()),
-            None,
-            Some(login),
-        )
-        .await;
-    (
-        user["id"].as_str().unwrap().parse().unwrap(),
-        token["access_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn product(system: &System, admin: &str, name: &str, category: &str) -> Uuid {
-    let body = json!({"name": name, "category": category, "price": {"amount": "10.00", "currency": "EUR"}});
-    let (status, created) = system
-        .call(
-            Method::POST,
-            &format!("{}/products", system.products()),
-            Some(admin),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    created["id"].as_str().unwrap().parse().unwrap()
-}
-
-async fn act(system: &System, user: Uuid, token: &str, actions: &[(Uuid, &str)]) {
-    let body: Vec<Value> = actions
-        .iter()
-        .map(|(p, a)| json!({"product_id": p, "action": a}))
-        .collect();
-    let url = format!("{}/users/{user}/actions", system.users());
-    let (status, answer) = system
-        .call(Method::POST, &url, Some(token), Some(json!(body)))
-        .await;
-    assert_eq!(status, 202, "{answer}");
-}
-
-fn listed(list: &Value) -> Vec<Uuid> {
-    list["items"].as_array().map_or(Vec::new(), |items| {
-        items
-            .iter()
-            .filter_map(|i| i["product_id"].as_str()?.parse().ok())
-            .collect()
-    })
-}
+use crate::system::{act, listed, product, register, System};
 
 #[actix_web::test]
 async fn users_products_recommendations_and_analytics_work_together() {
     let system = System::start().await;
-    let login = json!({"email": "admin@example.com", "password": "local-admin-password"});
-    let (_, admin) = system
-        .call(
-            Method::POST,
-            &format!("{}/auth/login", system.users()),
-            None,
-            Some(login),
-        )
-        .await;
-    let admin = admin["access_token"]
-        .as_str()
-        .expect("the bootstrapped admin logs in")
-        .to_owned();
+    let admin = system.admin_token().await;
     let lamp = product(&system, &admin, "Lamp", "Lighting").await;
     let bulb = product(&system, &admin, "Bulb", "Lighting").await;
     let shade = product(&system, &admin, "Shade", "Lighting").await;

@@ -1,12 +1,9 @@
 //! Exactly once across crashes and scale-out: the state in Postgres after a SIGKILL mid-stream
 //! and a restart, or with two instances sharing the partitions, equals a batch computation over
 //! the same events applied once.
-use std::collections::HashMap;
-
 use recommender::configuration::Settings;
-use recommender::model::aggregator::Aggregator;
-use recommender::model::sequence::Interaction;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use recommender::testing::{assert_same, reference, stored};
+use sea_orm::{Database, DatabaseConnection};
 use secrecy::ExposeSecret;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::Envelope;
@@ -57,97 +54,6 @@ fn actions(count: usize, start: usize) -> Vec<Envelope<UserAction>> {
         .collect()
 }
 
-/// `N` per product and `C` per product pair, as the batch reference computes them.
-type State = (HashMap<Uuid, f64>, HashMap<(Uuid, Uuid), f64>);
-
-fn reference(settings: &Settings, events: &[Envelope<UserAction>]) -> State {
-    let recommender = &settings.recommender;
-    let mut aggregator = Aggregator::new(recommender.model.clone());
-    let mut items: HashMap<Uuid, u32> = HashMap::new();
-    let mut products: Vec<Uuid> = Vec::new();
-    for event in events {
-        let a = &event.payload;
-        let next = items.len() as u32;
-        let item = *items.entry(a.product_id).or_insert_with(|| {
-            products.push(a.product_id);
-            next
-        });
-        let interaction = Interaction {
-            item,
-            time: a.occurred_at.timestamp_millis(),
-            strength: recommender.weights.of(a.action, a.value),
-            exclude: recommender.excludes(a.action),
-        };
-        aggregator.observe(a.user_id, interaction);
-    }
-    let (counts, _) = aggregator.take();
-    let n = counts
-        .items
-        .iter()
-        .map(|(&i, &n)| (products[i as usize], n))
-        .collect();
-    let c = counts
-        .pairs
-        .iter()
-        .map(|(&key, &w)| {
-            let (from, to) = recommender::model::score::pair_of(key);
-            ((products[from as usize], products[to as usize]), w)
-        })
-        .collect();
-    (n, c)
-}
-
-async fn stored(db: &DatabaseConnection) -> State {
-    let query = |sql: &str| {
-        db.query_all(Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            sql.to_owned(),
-        ))
-    };
-    let mut product_of = HashMap::new();
-    for row in query("SELECT product_id, item FROM product_items").await.unwrap() {
-        product_of.insert(
-            row.try_get::<i32>("", "item").unwrap(),
-            row.try_get::<Uuid>("", "product_id").unwrap(),
-        );
-    }
-    let mut n = HashMap::new();
-    for row in query("SELECT item, users FROM item_counts WHERE users > 0")
-        .await
-        .unwrap()
-    {
-        n.insert(
-            product_of[&row.try_get::<i32>("", "item").unwrap()],
-            row.try_get::<f64>("", "users").unwrap(),
-        );
-    }
-    let mut c = HashMap::new();
-    for row in query("SELECT from_item, to_item, weight FROM co_counts")
-        .await
-        .unwrap()
-    {
-        let from = product_of[&row.try_get::<i32>("", "from_item").unwrap()];
-        let to = product_of[&row.try_get::<i32>("", "to_item").unwrap()];
-        c.insert((from, to), row.try_get::<f64>("", "weight").unwrap());
-    }
-    (n, c)
-}
-
-fn assert_same(actual: &State, expected: &State) {
-    assert_eq!(actual.0.len(), expected.0.len(), "item counts");
-    for (product, n) in &expected.0 {
-        assert_eq!(actual.0.get(product), Some(n), "N of {product}");
-    }
-    assert_eq!(actual.1.len(), expected.1.len(), "pair counts");
-    for (pair, w) in &expected.1 {
-        let got = actual.1.get(pair).copied().unwrap_or(f64::NAN);
-        assert!(
-            (got - w).abs() < 1e-9 * w.abs().max(1.0),
-            "C{pair:?}: {got} != {w}"
-        );
-    }
-}
-
 fn producer(settings: &Settings) -> EventProducer {
     let registry = new_registry("test-producer").unwrap();
     EventProducer::new(&settings.common.kafka, ProducerMetrics::new(&registry).unwrap()).unwrap()
@@ -192,7 +98,7 @@ async fn a_recommender_killed_mid_stream_and_restarted_ends_with_the_batch_state
     let second = start(&settings);
     second.wait_ready().await;
     wait_until_flushed(&db, 420).await;
-    assert_same(&stored(&db).await, &reference(&settings, &events));
+    assert_same(&stored(&db).await, &reference(&settings.recommender, &events));
 }
 
 #[actix_web::test]
@@ -206,6 +112,6 @@ async fn two_instances_in_one_group_end_with_the_same_state_as_one() {
     b.wait_ready().await;
     publish(&producer, &events).await;
     wait_until_flushed(&db, 400).await;
-    assert_same(&stored(&db).await, &reference(&settings, &events));
+    assert_same(&stored(&db).await, &reference(&settings.recommender, &events));
     drop((a, b));
 }
