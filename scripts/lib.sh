@@ -77,3 +77,20 @@ stop_pid() {
   kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
   rm -f "$pidfile"
 }
+
+# The OpenAPI fuzzer the whole-system tests run against every service (tests/system/fuzz.rs).
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS="$INFRA_DIR/schemathesis/bin/schemathesis"
+
+# ensure_schemathesis: installs schemathesis from PyPI into its own virtualenv, once.
+ensure_schemathesis() {
+  if [ -x "$SCHEMATHESIS" ] && "$SCHEMATHESIS" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    return 0
+  fi
+  command -v python3 >/dev/null || apt_install python3
+  python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  log "installing schemathesis $SCHEMATHESIS_VERSION into $INFRA_DIR/schemathesis"
+  rm -rf "$INFRA_DIR/schemathesis"
+  python3 -m venv "$INFRA_DIR/schemathesis"
+  "$INFRA_DIR/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}

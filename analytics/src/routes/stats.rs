@@ -14,8 +14,8 @@ use crate::repository::stats as repo;
 
 /// Mounts `/analytics/products/{id}` and `/analytics/users/{id}`.
 pub fn config_stats_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/analytics/products/{id}", web::get().to(product))
-        .route("/analytics/users/{id}", web::get().to(user));
+    cfg.service(web::resource("/analytics/products/{id}").route(web::get().to(product)))
+        .service(web::resource("/analytics/users/{id}").route(web::get().to(user)));
 }
 
 /// Answers from the cache, or computes, caches and answers; the body says which (`source`).
@@ -71,6 +71,7 @@ impl Window {
 /// `window` (`1h`, `24h`, `7d`, `30d`; default `24h`) and `bucket` (`minute`, `hour`, `day`;
 /// default by window).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesQuery {
     pub window: Option<Window>,
@@ -188,6 +189,7 @@ pub struct UserActivity {
 
 /// `window` (`1h`, `24h`, `7d`, `30d`); without it, all activity since the first action.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     pub window: Option<Window>,

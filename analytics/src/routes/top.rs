@@ -13,13 +13,14 @@ use crate::repository::stats::{self as repo, Metric};
 
 /// Mounts the ranking and summary routes.
 pub fn config_top_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/analytics/products/top", web::get().to(top_products))
-        .route("/analytics/categories/top", web::get().to(top_categories))
-        .route("/analytics/summary", web::get().to(summary));
+    cfg.service(web::resource("/analytics/products/top").route(web::get().to(top_products)))
+        .service(web::resource("/analytics/categories/top").route(web::get().to(top_categories)))
+        .service(web::resource("/analytics/summary").route(web::get().to(summary)));
 }
 
 /// `metric` (default views), `window` (default 24h), `category`, `limit` (1–100, default 10).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TopQuery {
     pub metric: Option<Metric>,
@@ -101,6 +102,7 @@ pub async fn top_categories(
 
 /// `window` (default 24h).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
     pub window: Option<Window>,

@@ -268,6 +268,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<Http
 
 /// Filters and paging of the product list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this category (exact).
@@ -315,6 +316,7 @@ pub async fn list(
 
 /// Ids for a batch read.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BatchQuery {
     /// Comma-separated product ids (at most 200).

@@ -17,8 +17,7 @@ pub struct ApiDoc;
 
 /// Mounts `/openapi.json`.
 pub fn config_openapi_api(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/openapi.json",
-        web::get().to(|| async { document(ApiDoc::openapi()) }),
+    cfg.service(
+        web::resource("/openapi.json").route(web::get().to(|| async { document(ApiDoc::openapi()) })),
     );
 }

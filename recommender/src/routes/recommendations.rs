@@ -15,13 +15,14 @@ use crate::repository::{lists, state};
 
 /// Mounts the three routes.
 pub fn config_recommendations_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users/{id}/recommendations", web::get().to(for_user))
-        .route("/products/{id}/similar", web::get().to(similar))
-        .route("/recommendations/popular", web::get().to(popular));
+    cfg.service(web::resource("/users/{id}/recommendations").route(web::get().to(for_user)))
+        .service(web::resource("/products/{id}/similar").route(web::get().to(similar)))
+        .service(web::resource("/recommendations/popular").route(web::get().to(popular)));
 }
 
 /// `limit` (1 to 50, default 10) and an optional `category`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub limit: Option<usize>,
@@ -157,6 +158,7 @@ pub struct ScoredProduct {
 
 /// `limit` (1 to 50, default 10).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     pub limit: Option<usize>,

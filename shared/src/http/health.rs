@@ -93,7 +93,7 @@ pub async fn metrics(registry: web::Data<Registry>) -> HttpResponse {
 
 /// Mounts the three endpoints at the root of the app.
 pub fn config_health_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+    cfg.service(web::resource("/health").route(web::get().to(health)))
+        .service(web::resource("/ready").route(web::get().to(ready)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)));
 }

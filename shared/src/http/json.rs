@@ -89,6 +89,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Deserialises `bytes`, mapping errors to 400 (not JSON) or 422 naming the field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    reject_nul(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let inner = e.inner();
@@ -101,6 +102,50 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// 422 for a string holding U+0000: valid JSON, but PostgreSQL cannot store it in text, and no
+/// field of ours means it. A NUL can only arrive escaped, so bodies without `\u0000` (nearly
+/// all) cost one byte scan; the others are walked to name the field.
+fn reject_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    const ESCAPED_NUL: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPED_NUL.len()).any(|w| w == ESCAPED_NUL) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // not JSON: the parse that follows says so
+    };
+    match nul_path(&value, String::new()) {
+        Some(path) => Err(ApiError::validation(vec![FieldError {
+            field: if path.is_empty() { "body".into() } else { path },
+            message: "must not contain the NUL character (\\u0000)".into(),
+        }])),
+        None => Ok(()), // an escaped backslash followed by "u0000": harmless text
+    }
+}
+
+/// The path of the first string or object key holding U+0000.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let field = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(field)
+            } else {
+                nul_path(v, field)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Deserialises part of an already parsed body; `prefix` (e.g. `[3]`) is prepended to the
@@ -188,6 +233,16 @@ mod tests {
         assert_eq!(errors[0].field, "name");
         let (_, errors, _) = error(r#"{"name":"a","items":[{"action":"x","colour":1}]}"#);
         assert_eq!(errors[0].field, "items[0].colour");
+    }
+
+    #[test]
+    fn a_nul_character_is_a_422_naming_the_field() {
+        let (status, errors, _) = error(r#"{"name":"a","items":[{"action":"x\u0000y"}]}"#);
+        assert_eq!(status, 422);
+        assert_eq!(errors[0].field, "items[0].action");
+        // An escaped backslash before "u0000" is ordinary text.
+        let body = parse::<Body>(br#"{"name":"a\\u0000","items":[]}"#).unwrap();
+        assert_eq!(body.name, "a\\u0000");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Middleware every service wraps its app in (see `server::build`).
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue, ALLOW};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage};
+use actix_web::{web, Error, HttpMessage, ResponseError};
 use tracing_actix_web::RequestId;
 
+use super::problem::ApiError;
 use crate::metrics::HttpMetrics;
 
 /// Response header carrying the id that every log line of the request also carries.
@@ -57,4 +59,37 @@ pub async fn record_metrics(
         .with_label_values(&[method.as_str(), route.as_str()])
         .observe(started.elapsed().as_secs_f64());
     result
+}
+
+/// Answers in problem+json where actix itself would answer: a URL holding an encoded NUL (a
+/// 400 before any handler passes it to PostgreSQL, which cannot store it in text), and a
+/// method a route does not have (405 keeping actix's `Allow` header).
+pub async fn problem_responses(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if req
+        .uri()
+        .path_and_query()
+        .is_some_and(|p| p.as_str().contains("%00"))
+    {
+        let problem = ApiError::bad_request("The URL must not contain the NUL character (%00).");
+        return Ok(req.into_response(problem.error_response()));
+    }
+    let response = next.call(req).await?;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return Ok(response.map_into_boxed_body());
+    }
+    let allow = response.headers().get(ALLOW).cloned();
+    let (request, _) = response.into_parts();
+    let mut answer = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "The route does not accept this method; `Allow` lists those it does.",
+    )
+    .error_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(ALLOW, allow);
+    }
+    Ok(ServiceResponse::new(request, answer))
 }

@@ -11,7 +11,7 @@ use tracing_actix_web::TracingLogger;
 
 use super::health::{config_health_api, Readiness};
 use super::json::JsonLimit;
-use super::middleware::{record_metrics, request_id_header};
+use super::middleware::{problem_responses, record_metrics, request_id_header};
 use super::problem::{json_error, not_found, path_error, query_error};
 use crate::configuration::ApplicationSettings;
 use crate::metrics::HttpMetrics;
@@ -40,6 +40,7 @@ where
     let mut server = HttpServer::new(move || {
         App::new()
             // Runs innermost-first: metrics and the request-id header see the TracingLogger span.
+            .wrap(from_fn(problem_responses))
             .wrap(from_fn(request_id_header))
             .wrap(from_fn(record_metrics))
             .wrap(TracingLogger::default())

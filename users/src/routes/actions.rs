@@ -18,7 +18,7 @@ use crate::repository::users as repo;
 
 /// Mounts `/users/{id}/actions`.
 pub fn config_actions_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users/{id}/actions", web::post().to(post_actions));
+    cfg.service(web::resource("/users/{id}/actions").route(web::post().to(post_actions)));
 }
 
 /// What was accepted.

@@ -14,7 +14,7 @@ use crate::repository::users as repo;
 
 /// Mounts `/auth`.
 pub fn config_auth_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/login", web::post().to(login));
+    cfg.service(web::resource("/auth/login").route(web::post().to(login)));
 }
 
 /// Credentials.

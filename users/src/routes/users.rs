@@ -173,7 +173,9 @@ pub async fn register(
 
 /// The account of the token's user.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 401, body = shared::http::problem::Problem)))]
+    responses((status = 200, body = UserResponse), (status = 401, body = shared::http::problem::Problem),
+        (status = 403, description = "Called with the API key, which is not a user"),
+        (status = 404, description = "The token's account was deleted")))]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = caller.user_id().ok_or_else(|| {
         ApiError::new(
@@ -352,6 +354,7 @@ pub async fn delete(
 
 /// Paging parameters of the account list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// 1 to 200, default 50.
