@@ -1,4 +1,6 @@
 //! Helpers shared by the benchmarks: timing, percentiles from Prometheus histograms, wrk.
+use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -64,6 +66,26 @@ pub fn histogram_mean(metrics: &str, name: &str) -> Option<f64> {
     (count > 0.0).then(|| sum / count)
 }
 
+/// The histogram `name` of `after` minus that of `before` (two `/metrics` texts): what was
+/// observed in between, for [`histogram_quantile`].
+pub fn subtract_histogram(after: &str, before: &str, name: &str) -> String {
+    let buckets = |text: &str| -> Vec<(String, f64)> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}_bucket")))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    };
+    let old: HashMap<String, f64> = buckets(before).into_iter().collect();
+    buckets(after)
+        .into_iter()
+        .map(|(series, value)| format!("{series} {}", value - old.get(&series).copied().unwrap_or(0.0)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// wrk's summary of one run.
 #[derive(Debug)]
 pub struct WrkResult {
@@ -71,6 +93,8 @@ pub struct WrkResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub non_2xx: u64,
+    /// connect, read, write errors and timeouts.
+    pub socket_errors: u64,
 }
 
 /// Runs `wrk --latency` against `url` with extra headers; fails if wrk is not installed.
@@ -81,7 +105,22 @@ pub fn wrk(
     seconds: u32,
     headers: &[String],
 ) -> anyhow::Result<WrkResult> {
+    wrk_with(url, threads, connections, seconds, headers, None)
+}
+
+/// [`wrk`] with a Lua `script` and the requests file it reads (`$WRK_TARGETS`).
+pub fn wrk_with(
+    url: &str,
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+    headers: &[String],
+    script: Option<(&Path, &Path)>,
+) -> anyhow::Result<WrkResult> {
     let mut command = Command::new("wrk");
+    if let Some((script, targets)) = script {
+        command.arg("--script").arg(script).env("WRK_TARGETS", targets);
+    }
     command.args([
         "--latency",
         "-t",
@@ -121,10 +160,16 @@ pub fn wrk(
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let socket_errors = find("Socket errors:").map_or(0, |l| {
+        l.split(',')
+            .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+            .sum()
+    });
     Ok(WrkResult {
         requests_per_second: rps,
         p50_ms: millis(find("50%")),
         p99_ms: millis(find("99%")),
         non_2xx,
+        socket_errors,
     })
 }

@@ -3,11 +3,11 @@
 //! cached list reads over HTTP (wrk). Needs `scripts/infra up`. Prints a Markdown report.
 //!
 //!     cargo bench -p benchmarks --bench recommender
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use benchmarks::{histogram_mean, histogram_quantile, timed, wrk};
+use benchmarks::{histogram_mean, histogram_quantile, subtract_histogram, timed, wrk};
 use chrono::{TimeZone, Utc};
 use futures_util::future::join_all;
 use recommender::actors::aggregator::{apply_batch, ActionEvent};
@@ -192,24 +192,6 @@ async fn steady_freshness(producer: &EventProducer, products: &[Uuid], base: &st
 }
 
 /// The bucket counts of `name` in `after` minus those in `before`, as exposition text.
-fn subtract_histogram(after: &str, before: &str, name: &str) -> String {
-    let buckets = |text: &str| -> Vec<(String, f64)> {
-        text.lines()
-            .filter(|l| l.starts_with(&format!("{name}_bucket")))
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                Some((series.to_owned(), value.parse().ok()?))
-            })
-            .collect()
-    };
-    let old: HashMap<String, f64> = buckets(before).into_iter().collect();
-    buckets(after)
-        .into_iter()
-        .map(|(series, value)| format!("{series} {}", value - old.get(&series).copied().unwrap_or(0.0)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The real pipeline: catalogue, actions through Kafka, flushes, then cached reads. Users are
 /// uniform; products follow a popularity curve (`pick` with power 2).
 async fn pipeline() -> anyhow::Result<()> {

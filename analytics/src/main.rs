@@ -4,7 +4,7 @@ use anyhow::Context;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("analytics")?;
+    let _logs = shared::telemetry::init("analytics")?;
     let settings = get_configuration().context("Failed to read the configuration")?;
     let application = Application::build(settings).await.map_err(|e| {
         tracing::error!(error.cause_chain = ?e, "analytics failed to start");

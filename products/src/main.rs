@@ -4,7 +4,7 @@ use products::startup::Application;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("products")?;
+    let _logs = shared::telemetry::init("products")?;
     let settings = get_configuration().context("Failed to read the configuration")?;
     let application = Application::build(settings).await.map_err(|e| {
         tracing::error!(error.cause_chain = ?e, "products failed to start");

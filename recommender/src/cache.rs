@@ -1,4 +1,17 @@
-//! Lists in Redis (cache-aside): written after each flush commit, read first by the API.
+//! Lists in two cache tiers in front of Postgres: Redis (shared by every instance, written
+//! after each flush commit) and, in front of it, an in-process copy of the lists this instance
+//! served recently, kept coherent by invalidation messages on a Redis channel.
+//!
+//! Every change of a list (a flush, a refresh, a deletion) publishes the user ids on the
+//! channel; every instance drops its copies of them. An instance uses its in-process tier only
+//! while it is subscribed: when the subscription is lost it clears the tier and reads Redis
+//! until it is subscribed again, so a missed message can never leave a stale copy behind.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use quick_cache::sync::Cache;
 use redis::AsyncCommands;
 use shared::redis_store::RedisStore;
 use uuid::Uuid;
@@ -6,20 +19,58 @@ use uuid::Uuid;
 use crate::metrics::RecommenderMetrics;
 use crate::recommend::RecommendationList;
 
+/// Where a cached list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Memory,
+    Redis,
+}
+
+/// The in-process tier.
+struct Local {
+    lists: Cache<Uuid, Arc<RecommendationList>>,
+    /// Bumped by every invalidation: a list read from Redis before a bump may be stale and is
+    /// not kept.
+    epoch: AtomicU64,
+    /// Subscribed to the invalidation channel (else the tier is bypassed).
+    live: AtomicBool,
+}
+
+impl Local {
+    fn forget(&self, users: impl IntoIterator<Item = Uuid>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for user in users {
+            self.lists.remove(&user);
+        }
+    }
+
+    fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.lists.clear();
+    }
+}
+
 /// The user-list cache.
 #[derive(Clone)]
 pub struct ListCache {
     redis: RedisStore,
     ttl_seconds: u64,
     metrics: RecommenderMetrics,
+    local: Arc<Local>,
 }
 
 impl ListCache {
-    pub fn new(redis: RedisStore, ttl_seconds: u64, metrics: RecommenderMetrics) -> Self {
+    /// `capacity`: lists kept in process (0 disables the in-process tier).
+    pub fn new(redis: RedisStore, ttl_seconds: u64, capacity: usize, metrics: RecommenderMetrics) -> Self {
         Self {
             redis,
             ttl_seconds,
             metrics,
+            local: Arc::new(Local {
+                lists: Cache::new(capacity.max(1)),
+                epoch: AtomicU64::new(0),
+                live: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -27,22 +78,57 @@ impl ListCache {
         self.redis.key(&format!("recs:{user}"))
     }
 
-    /// The cached list, or `None` on a miss or when Redis fails (counted, never an error).
-    pub async fn get(&self, user: Uuid) -> Option<RecommendationList> {
+    fn channel(&self) -> String {
+        self.redis.key("recs:changed")
+    }
+
+    /// The cached list and its tier, or `None` on a miss or when Redis fails (counted, never
+    /// an error).
+    pub async fn get(&self, user: Uuid) -> Option<(Arc<RecommendationList>, Tier)> {
+        let live = self.local.live.load(Ordering::SeqCst);
+        if live {
+            if let Some(list) = self.local.lists.get(&user) {
+                return Some((list, Tier::Memory));
+            }
+        }
+        let epoch = self.local.epoch.load(Ordering::SeqCst);
         let mut conn = self.redis.connection();
-        match conn.get::<_, Option<Vec<u8>>>(self.key(user)).await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
-            Ok(None) => None,
+        let list: Arc<RecommendationList> = match conn.get::<_, Option<Vec<u8>>>(self.key(user)).await {
+            Ok(Some(bytes)) => Arc::new(serde_json::from_slice(&bytes).ok()?),
+            Ok(None) => return None,
             Err(e) => {
                 self.metrics.cache_errors.inc();
                 tracing::warn!(error = %e, "Redis read failed; answering from Postgres");
-                None
+                return None;
             }
+        };
+        self.keep(user, &list, live, epoch);
+        Some((list, Tier::Redis))
+    }
+
+    /// Keeps `list` in process if no invalidation happened since `epoch` was read.
+    fn keep(&self, user: Uuid, list: &Arc<RecommendationList>, live: bool, epoch: u64) {
+        if live && self.local.epoch.load(Ordering::SeqCst) == epoch {
+            self.local.lists.insert(user, list.clone());
         }
     }
 
-    /// Stores lists in one pipeline; failures are logged and counted (Postgres has them).
+    /// Caches a list read from Postgres (unchanged: nothing to announce).
+    pub async fn fill(&self, user: Uuid, list: &RecommendationList) {
+        let epoch = self.local.epoch.load(Ordering::SeqCst);
+        let live = self.local.live.load(Ordering::SeqCst);
+        self.write(&[(user, list)], false).await;
+        self.keep(user, &Arc::new(list.clone()), live, epoch);
+    }
+
+    /// Stores changed lists in one pipeline and announces the change to every instance;
+    /// failures are logged and counted (Postgres has the lists).
     pub async fn put(&self, lists: &[(Uuid, &RecommendationList)]) {
+        self.local.forget(lists.iter().map(|(u, _)| *u));
+        self.write(lists, true).await;
+    }
+
+    async fn write(&self, lists: &[(Uuid, &RecommendationList)], announce: bool) {
         if lists.is_empty() {
             return;
         }
@@ -55,6 +141,10 @@ impl ListCache {
                 Err(e) => tracing::error!(error = %e, "a list does not serialise"),
             }
         }
+        if announce {
+            pipe.publish(self.channel(), announcement(lists.iter().map(|(u, _)| *u)))
+                .ignore();
+        }
         let mut conn = self.redis.connection();
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             self.metrics.cache_errors.inc();
@@ -62,12 +152,58 @@ impl ListCache {
         }
     }
 
-    /// Drops a user's cached list.
+    /// Drops a user's cached list everywhere.
     pub async fn invalidate(&self, user: Uuid) {
+        self.local.forget([user]);
+        let mut pipe = redis::pipe();
+        pipe.del(self.key(user))
+            .ignore()
+            .publish(self.channel(), announcement([user]))
+            .ignore();
         let mut conn = self.redis.connection();
-        if let Err(e) = conn.del::<_, ()>(self.key(user)).await {
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             self.metrics.cache_errors.inc();
             tracing::warn!(error = %e, "Redis delete failed");
         }
     }
+
+    /// Listens to the invalidation channel for as long as the process runs, (re)subscribing
+    /// after any loss; the in-process tier is used only while subscribed.
+    pub fn start_listener(&self) {
+        let cache = self.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                if let Err(e) = cache.listen().await {
+                    tracing::warn!(error = %e, "List invalidation channel lost; in-process lists off");
+                }
+                cache.local.live.store(false, Ordering::SeqCst);
+                cache.local.clear();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    async fn listen(&self) -> anyhow::Result<()> {
+        let mut pubsub = self.redis.client().get_async_pubsub().await?;
+        pubsub.subscribe(self.channel()).await?;
+        // Anything announced before the subscription was missed: start empty.
+        self.local.clear();
+        self.local.live.store(true, Ordering::SeqCst);
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            let payload: String = message.get_payload()?;
+            self.local
+                .forget(payload.split(',').filter_map(|id| id.parse().ok()));
+        }
+        anyhow::bail!("the subscription ended")
+    }
+}
+
+/// The message announcing changed lists: comma-separated user ids.
+fn announcement(users: impl IntoIterator<Item = Uuid>) -> String {
+    users
+        .into_iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -40,6 +40,17 @@ pub struct RecommenderSettings {
     /// How long applied event ids are remembered for deduplication.
     #[serde(default = "default_retention")]
     pub processed_event_retention_hours: u64,
+    /// Lists each instance keeps in process in front of Redis (0 = none); kept coherent by
+    /// invalidation messages (see `cache.rs`).
+    #[serde(default = "default_local_cache_capacity")]
+    pub local_cache_capacity: usize,
+    /// Lists older than this are rebuilt from the current counts (0 = never), so what other
+    /// users do reaches a list even while its own user does nothing.
+    #[serde(default = "default_list_refresh_after")]
+    pub list_refresh_after_seconds: u64,
+    /// How many stale lists a sweep (one per second) rebuilds at most.
+    #[serde(default = "default_list_refresh_batch")]
+    pub list_refresh_batch: u64,
     /// Model parameters; the defaults are the ones measured in docs/evaluation.md.
     #[serde(default)]
     pub model: ModelParams,
@@ -81,6 +92,15 @@ impl ActionWeights {
     }
 }
 
+fn default_local_cache_capacity() -> usize {
+    100_000
+}
+fn default_list_refresh_after() -> u64 {
+    3600
+}
+fn default_list_refresh_batch() -> u64 {
+    200
+}
 fn default_flush_interval() -> u64 {
     1000
 }
@@ -110,6 +130,9 @@ impl Default for RecommenderSettings {
             weights: ActionWeights::default(),
             exclude_after: default_exclude_after(),
             processed_event_retention_hours: default_retention(),
+            local_cache_capacity: default_local_cache_capacity(),
+            list_refresh_after_seconds: default_list_refresh_after(),
+            list_refresh_batch: default_list_refresh_batch(),
             model: ModelParams::default(),
         }
     }

@@ -4,7 +4,7 @@ use recommender::startup::Application;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init("recommender")?;
+    let _logs = shared::telemetry::init("recommender")?;
     let settings = get_configuration().context("Failed to read the configuration")?;
     let application = Application::build(settings).await.map_err(|e| {
         tracing::error!(error.cause_chain = ?e, "recommender failed to start");

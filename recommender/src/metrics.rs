@@ -18,6 +18,8 @@ pub struct RecommenderMetrics {
     pub served: IntCounterVec,
     /// Redis commands that failed (the answer then comes from Postgres).
     pub cache_errors: IntCounter,
+    /// Lists rebuilt by the stale-list sweep.
+    pub stale_lists_rebuilt: IntCounter,
 }
 
 impl RecommenderMetrics {
@@ -78,6 +80,13 @@ impl RecommenderMetrics {
             cache_errors: register(
                 registry,
                 IntCounter::new("recommendation_cache_errors_total", "Failed Redis commands")?,
+            )?,
+            stale_lists_rebuilt: register(
+                registry,
+                IntCounter::new(
+                    "recommendation_stale_lists_rebuilt_total",
+                    "Lists rebuilt by the stale-list sweep",
+                )?,
             )?,
         })
     }

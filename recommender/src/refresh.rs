@@ -75,6 +75,19 @@ impl Refresher {
         Ok(built)
     }
 
+    /// Rebuilds the oldest lists past `list_refresh_after_seconds` (at most
+    /// `list_refresh_batch`); how many were rebuilt.
+    pub async fn sweep(&self) -> anyhow::Result<usize> {
+        let settings = &self.settings;
+        let users = lists::stale(
+            &self.db,
+            settings.list_refresh_after_seconds,
+            settings.list_refresh_batch,
+        )
+        .await?;
+        Ok(self.refresh(&users).await?.len())
+    }
+
     /// Refreshes the lists that hold `product` (it became inactive or was deleted).
     pub async fn product_gone(&self, product: Uuid) -> anyhow::Result<usize> {
         let users = lists::users_listing(&self.db, product).await?;
@@ -83,4 +96,24 @@ impl Refresher {
         }
         Ok(users.len())
     }
+}
+
+/// Sweeps stale lists once a second (unless `list_refresh_after_seconds` is 0): what other users
+/// did since a list was built reaches it although its own user did nothing. Every instance
+/// sweeps; a list rebuilt twice is harmless (writes are version-guarded).
+pub fn start_sweeper(refresher: Refresher, rebuilt: prometheus::IntCounter) {
+    if refresher.settings.list_refresh_after_seconds == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            match refresher.sweep().await {
+                Ok(count) => rebuilt.inc_by(count as u64),
+                Err(e) => tracing::warn!(error = ?e, "Stale-list sweep failed"),
+            }
+        }
+    });
 }

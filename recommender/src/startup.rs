@@ -47,8 +47,12 @@ impl Application {
         let cache = ListCache::new(
             infra.redis.clone(),
             recommender.cache_ttl_seconds,
+            recommender.local_cache_capacity,
             metrics.clone(),
         );
+        if recommender.local_cache_capacity > 0 {
+            cache.start_listener();
+        }
         let refresher = Refresher {
             db: infra.db.clone(),
             catalogue: catalogue.clone(),
@@ -64,6 +68,7 @@ impl Application {
             offsets: Arc::new(OnceLock::new()),
         };
         let router = RouterHandle::start(deps.clone());
+        crate::refresh::start_sweeper(refresher.clone(), metrics.stale_lists_rebuilt.clone());
         let consumers = start_consumers(&settings, &infra, &router, &deps, refresher.clone())?;
         let state = web::Data::new(AppState { refresher, metrics });
         let routes = routes::configure(state, web::Data::new(auth));

@@ -10,6 +10,7 @@ use crate::configuration::RedisSettings;
 /// Cheap to clone; every clone shares one multiplexed connection.
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
 }
@@ -26,9 +27,10 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .context("Failed to create the Redis connection manager")?;
         Ok(Self {
+            client,
             connection,
             prefix: settings.key_prefix.clone(),
         })
@@ -42,6 +44,11 @@ impl RedisStore {
     /// A connection handle for commands (clones share the underlying connection).
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+
+    /// The client, for connections of their own (e.g. a pub/sub subscription).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     /// Round-trips a PING.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::system::{System, NAMES};
+use crate::system::System;
 
 /// Time budget of each service's run; the four run at once.
 const SECONDS_PER_SERVICE: &str = "40";
@@ -36,9 +36,9 @@ async fn generated_requests_get_documented_answers_and_never_a_5xx() {
     let binary = schemathesis();
     let system = System::start().await;
     let admin = system.admin_token().await;
-    let runs: Vec<_> = NAMES
-        .iter()
-        .zip(system.urls.iter())
+    let runs: Vec<_> = system
+        .apis()
+        .into_iter()
         .map(|(name, url)| {
             let mut command = Command::new(&binary);
             command

@@ -1,61 +1,20 @@
-//! Starts the four binaries on isolated infrastructure: shared topic prefix (they talk through
-//! Kafka), one database, consumer group and Redis prefix each. Services can be killed,
-//! restarted and scaled out while a test runs.
+//! The four real binaries (`shared::testing::system`) and what tests do with them.
 use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::configuration::CommonSettings;
-use shared::testing::{create_database, isolate, ServiceProcess};
+use shared::testing::system::ServiceSet;
 use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(90);
 pub const API_KEY: &str = "local-development-api-key";
-pub const NAMES: [&str; 4] = ["users", "products", "recommender", "analytics"];
-
-/// One service: how to start it and its running instances (the first one serves `url`).
-struct Service {
-    settings: CommonSettings,
-    env: Vec<(String, String)>,
-    instances: Vec<ServiceProcess>,
-}
-
-impl Service {
-    async fn start_instance(&mut self, name: &str) -> String {
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let process = ServiceProcess::start(&binary(name), &self.settings, &env);
-        process.wait_ready().await;
-        let url = format!("http://127.0.0.1:{}/api/v1", process.port());
-        self.instances.push(process);
-        url
-    }
-}
 
 /// The running system.
 pub struct System {
-    pub urls: [String; 4],
-    services: Vec<Service>,
+    services: ServiceSet,
     pub client: reqwest::Client,
-}
-
-fn binary(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/debug")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --bins` first (scripts/test does)",
-        path.display()
-    );
-    path.display().to_string()
-}
-
-fn index(name: &str) -> usize {
-    NAMES
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or_else(|| panic!("no service {name}"))
 }
 
 impl System {
@@ -63,75 +22,49 @@ impl System {
         Self::start_with(|_, _| {}).await
     }
 
-    /// Starts the system; `tune(name, env)` may add `APP_*` variables for a service (e.g. to
-    /// route its Kafka, Postgres or Redis through a proxy the test can cut).
+    /// Starts the debug binaries; `tune(name, env)` may add `APP_*` variables for a service.
     pub async fn start_with(tune: impl Fn(&str, &mut Vec<(String, String)>)) -> Self {
-        // users' configuration has every common section; the others only differ in names.
-        let mut base: CommonSettings = users::configuration::get_configuration()
-            .expect("configuration")
-            .common;
-        isolate(&mut base).await;
-        let mut services = Vec::new();
-        let mut urls = Vec::new();
-        for name in NAMES {
-            let mut settings = base.clone();
-            settings.database.database_name = format!("{}_{name}", base.database.database_name);
-            settings.kafka.consumer_group = format!("{}_{name}", base.kafka.consumer_group);
-            settings.redis.key_prefix = format!("{}{name}:", base.redis.key_prefix);
-            create_database(&settings.database).await;
-            let mut env = vec![
-                ("APP_RECOMMENDER__FLUSH_INTERVAL_MS".into(), "200".into()),
-                ("APP_ANALYTICS__FLUSH_INTERVAL_MS".into(), "200".into()),
-            ];
-            tune(name, &mut env);
-            let mut service = Service {
-                settings,
-                env,
-                instances: Vec::new(),
-            };
-            urls.push(service.start_instance(name).await);
-            services.push(service);
-        }
+        let binaries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug");
         Self {
-            urls: urls.try_into().expect("four services"),
-            services,
+            services: ServiceSet::start(&binaries, tune).await,
             client: reqwest::Client::new(),
         }
     }
 
-    pub fn users(&self) -> &str {
-        &self.urls[0]
+    pub fn users(&self) -> String {
+        self.services.api("users")
     }
-    pub fn products(&self) -> &str {
-        &self.urls[1]
+    pub fn products(&self) -> String {
+        self.services.api("products")
     }
-    pub fn recommender(&self) -> &str {
-        &self.urls[2]
+    pub fn recommender(&self) -> String {
+        self.services.api("recommender")
     }
-    pub fn analytics(&self) -> &str {
-        &self.urls[3]
+    pub fn analytics(&self) -> String {
+        self.services.api("analytics")
+    }
+
+    /// The API base of every service, in start order.
+    pub fn apis(&self) -> Vec<(&'static str, String)> {
+        shared::testing::system::SERVICES
+            .iter()
+            .map(|name| (*name, self.services.api(name)))
+            .collect()
     }
 
     /// The isolated settings of a service (its database, group, topic prefix).
     pub fn settings(&self, name: &str) -> &CommonSettings {
-        &self.services[index(name)].settings
+        self.services.settings(name)
     }
 
-    /// SIGKILL of every instance of a service: no flush, no commit, no goodbye.
+    /// SIGKILL of every instance of a service.
     pub fn kill(&mut self, name: &str) {
-        for process in self.services[index(name)].instances.drain(..) {
-            process.kill();
-        }
+        self.services.kill(name);
     }
 
-    /// Starts one more instance of a service (in the same group, on the same database) and
-    /// waits until it is ready; the first running instance keeps serving the service's URL.
+    /// One more instance of a service, in its group, on its database.
     pub async fn start_instance(&mut self, name: &str) {
-        let i = index(name);
-        let url = self.services[i].start_instance(name).await;
-        if self.services[i].instances.len() == 1 {
-            self.urls[i] = url;
-        }
+        self.services.start_instance(name).await;
     }
 
     /// The bootstrapped admin's access token.

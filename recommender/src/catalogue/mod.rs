@@ -218,13 +218,14 @@ impl Catalogue {
         Ok(before != (active && !deleted))
     }
 
-    /// Stores a user's interests as of `updated_at` (older updates are ignored).
+    /// Stores a user's interests as of `updated_at` (older updates are ignored); whether the
+    /// interests changed (an unknown user counts as one without interests).
     pub async fn apply_user(
         &self,
         user: Uuid,
         interests: Vec<String>,
         updated_at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let sql = "INSERT INTO user_profiles (user_id, interests, updated_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (user_id) DO UPDATE SET interests = EXCLUDED.interests, updated_at = EXCLUDED.updated_at \
                    WHERE user_profiles.updated_at <= EXCLUDED.updated_at";
@@ -234,10 +235,11 @@ impl Catalogue {
             .execute(statement(sql, values))
             .await
             .context("Failed to store the profile")?;
-        if written.rows_affected() > 0 {
-            self.write().interests.insert(user, interests);
+        if written.rows_affected() == 0 {
+            return Ok(false);
         }
-        Ok(())
+        let before = self.write().interests.insert(user, interests.clone());
+        Ok(before.unwrap_or_default() != interests)
     }
 
     /// Forgets a deleted user: profile, model sequence and list.

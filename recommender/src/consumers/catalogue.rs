@@ -52,11 +52,16 @@ async fn apply(refresher: &Refresher, event: &ConsumedEvent) -> Result<(), Handl
         }
         event_types::USER_REGISTERED | event_types::USER_UPDATED => {
             let profile: UserProfile = payload(event)?;
-            catalogue
+            let changed = catalogue
                 .apply_user(profile.id, profile.interests, profile.updated_at)
                 .await?;
             // Lists fall back on interests: recompute (Postgres and Redis), not just invalidate.
-            refresher.refresh(&[profile.id]).await?;
+            // Only on a real change: an instance starting reads every profile event again (its
+            // catalogue, loaded from Postgres, already knows them), and a registration without
+            // interests changes nothing.
+            if changed {
+                refresher.refresh(&[profile.id]).await?;
+            }
         }
         event_types::USER_DELETED => {
             let deleted: UserDeleted = payload(event)?;

@@ -1,6 +1,7 @@
 //! Ordered schema migrations of the recommender database, applied at start-up.
 mod m20261128_000001_create_model;
 mod m20261129_000002_list_versions;
+mod m20261129_000003_list_age;
 
 use sea_orm_migration::prelude::*;
 use shared::pipeline::migration::CreatePipelineTables;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreatePipelineTables),
             Box::new(m20261128_000001_create_model::Migration),
             Box::new(m20261129_000002_list_versions::Migration),
+            Box::new(m20261129_000003_list_age::Migration),
         ]
     }
 }

@@ -93,6 +93,22 @@ pub async fn load(db: &impl ConnectionTrait, user: Uuid) -> anyhow::Result<Optio
     }))
 }
 
+/// Up to `limit` users whose list is older than `seconds`, oldest first.
+pub async fn stale(db: &impl ConnectionTrait, seconds: u64, limit: u64) -> anyhow::Result<Vec<Uuid>> {
+    let sql = "SELECT user_id FROM recommendations \
+               WHERE generated_at < now() - make_interval(secs => $1) ORDER BY generated_at LIMIT $2";
+    let rows = db
+        .query_all(statement(
+            sql,
+            vec![(seconds as f64).into(), (limit as i64).into()],
+        ))
+        .await
+        .context("Failed to find stale lists")?;
+    rows.iter()
+        .map(|r| r.try_get("", "user_id").context("user_id"))
+        .collect()
+}
+
 /// Users whose stored list holds this product (to recompute after it became unrecommendable).
 pub async fn users_listing(db: &impl ConnectionTrait, product: Uuid) -> anyhow::Result<Vec<Uuid>> {
     let sql = "SELECT user_id FROM recommendations WHERE item_ids @> ARRAY[$1::uuid]";

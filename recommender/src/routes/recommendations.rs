@@ -1,5 +1,7 @@
 //! Recommendations for a user (Redis, then Postgres, then computed), similar products, and
 //! popular products.
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,7 @@ use shared::http::ApiError;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::cache::Tier;
 use crate::model::score::{neighbours, Norms};
 use crate::recommend::{Reason, Recommendation, RecommendationList};
 use crate::repository::{lists, state};
@@ -75,12 +78,12 @@ pub async fn for_user(
     caller.require_self_or_privileged(user)?;
     let refresher = &state.refresher;
     let limit = limit(query.limit, refresher.settings.list_length)?;
-    let (source, list) = match refresher.cache.get(user).await {
-        Some(list) => (Source::Cache, list),
+    let (source, tier, list) = match refresher.cache.get(user).await {
+        Some((list, tier)) => (Source::Cache, Some(tier), list),
         None => match lists::load(&refresher.db, user).await.map_err(unexpected)? {
             Some(list) => {
-                refresher.cache.put(&[(user, &list)]).await;
-                (Source::Database, list)
+                refresher.cache.fill(user, &list).await;
+                (Source::Database, None, Arc::new(list))
             }
             None => {
                 let mut built = refresher.refresh(&[user]).await.map_err(unexpected)?;
@@ -88,16 +91,19 @@ pub async fn for_user(
                     .pop()
                     .map(|(_, l)| l)
                     .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no list built")))?;
-                (Source::Computed, list)
+                (Source::Computed, None, Arc::new(list))
             }
         },
     };
-    state
-        .metrics
-        .served
-        .with_label_values(&[&format!("{source:?}").to_lowercase()])
-        .inc();
-    let items = visible(&state, list, query.category.as_deref(), limit).await?;
+    // The API says `cache` for both tiers; the metric tells them apart.
+    let label = match (source, tier) {
+        (_, Some(Tier::Memory)) => "memory",
+        (Source::Cache, _) => "cache",
+        (Source::Database, _) => "database",
+        (Source::Computed, _) => "computed",
+    };
+    state.metrics.served.with_label_values(&[label]).inc();
+    let items = visible(&state, &list, query.category.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(UserRecommendations {
         user_id: user,
         source,
@@ -110,7 +116,7 @@ pub async fn for_user(
 /// category filter, and fills up from the category's popular products.
 async fn visible(
     state: &AppState,
-    list: RecommendationList,
+    list: &RecommendationList,
     category: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<Recommendation>, DateTime<Utc>), ApiError> {
@@ -123,9 +129,10 @@ async fn visible(
     };
     let mut items: Vec<Recommendation> = list
         .items
-        .into_iter()
+        .iter()
         .filter(|r| keep(r.product_id))
         .take(limit)
+        .cloned()
         .collect();
     if let Some(category) = category.filter(|_| items.len() < limit) {
         let popular = state::popular_in(&state.refresher.db, &[category.to_owned()], limit as u64 * 2)

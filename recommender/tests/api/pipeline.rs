@@ -3,7 +3,8 @@ use serde_json::json;
 use shared::events::action::ActionKind;
 use uuid::Uuid;
 
-use crate::helpers::{products, spawn_app};
+use crate::helpers::{products, spawn_app, WAIT};
+use shared::testing::eventually;
 
 #[actix_web::test]
 async fn co_interactions_shape_the_next_users_list_with_reasons() {
@@ -168,9 +169,59 @@ async fn duplicate_event_ids_change_nothing() {
     );
 }
 
+/// Repeat reads come from the in-process tier; a flush that changes the list announces it, and
+/// the next read has the new list (no stale in-process copy).
+#[actix_web::test]
+async fn in_process_lists_serve_repeat_reads_and_follow_every_change() {
+    let app = spawn_app().await;
+    let [a, b, c] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    for product in [a, b, c] {
+        app.product(product, "Toys", true, 1).await;
+    }
+    app.wait_for_product(c, "Toys").await;
+    let (other, user) = (Uuid::now_v7(), Uuid::now_v7());
+    app.action(other, a, ActionKind::View, 1).await;
+    app.action(other, b, ActionKind::View, 2).await;
+    app.action(user, a, ActionKind::View, 3).await;
+    app.flush_until("the list is cached", || async {
+        products(&app.recommendations(user).await).contains(&b)
+    })
+    .await;
+    let served_from_memory = || async {
+        let metrics = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .any(|l| l.starts_with("recommendations_served_total") && l.contains("source=\"memory\""))
+    };
+    eventually("a read served from memory", WAIT, || async {
+        app.recommendations(user).await["source"] == "cache" && served_from_memory().await
+    })
+    .await;
+    // The user buys b: the next flush changes the list, which must not be served stale.
+    app.action(user, b, ActionKind::Purchase, 4).await;
+    app.flush_until("the purchase leaves the list", || async {
+        !products(&app.recommendations(user).await).contains(&b)
+    })
+    .await;
+    for _ in 0..5 {
+        assert!(!products(&app.recommendations(user).await).contains(&b));
+    }
+}
+
+/// The Redis tier alone (in-process tier off): Redis first, then Postgres, which refills Redis.
 #[actix_web::test]
 async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
-    let app = spawn_app().await;
+    let mut settings = crate::helpers::test_settings().await;
+    settings.recommender.local_cache_capacity = 0;
+    let app = crate::helpers::spawn_with_settings(settings).await;
     let [a, b] = [Uuid::now_v7(), Uuid::now_v7()];
     app.product(a, "Films", true, 1).await;
     app.product(b, "Films", true, 1).await;
@@ -229,6 +280,12 @@ async fn reads_are_answered_from_postgres_while_redis_is_down() {
     })
     .await;
     proxy.cut();
+    // Once the instance notices that its invalidation channel is gone, its in-process copies
+    // are dropped too: the answer comes from Postgres.
+    eventually("an answer from Postgres", WAIT, || async {
+        app.recommendations(user).await["source"] == "database"
+    })
+    .await;
     let body = app.recommendations(user).await;
     assert_eq!(body["source"], "database");
     assert!(products(&body).contains(&b));

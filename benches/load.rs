@@ -1,0 +1,1016 @@
+//! The load suite (run it with `benches/load/run`, which starts the system natively first):
+//! seeds realistic data through the public APIs, measures three ceilings on this machine (a bare
+//! actix-web handler returning the same bytes, `redis-benchmark` GET, Kafka's own
+//! `ProducerPerformance` with our messages and producer settings), then attacks each workload
+//! with wrk (peak throughput) and Vegeta (latency at half of that peak), samples freshness from
+//! the recommender's histogram, and writes the report into docs/benchmarks.md.
+//!
+//!     benches/load/run                   # LOAD_SECONDS=10 per attack by default
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+use benchmarks::{histogram_quantile, subtract_histogram, wrk_with, WrkResult};
+use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use shared::auth::{Authenticator, Role};
+use uuid::Uuid;
+
+const API_KEY: &str = "local-development-api-key";
+const USERS_URL: &str = "http://127.0.0.1:8081";
+const PRODUCTS_URL: &str = "http://127.0.0.1:8082";
+const RECOMMENDER_URL: &str = "http://127.0.0.1:8083";
+const ANALYTICS_URL: &str = "http://127.0.0.1:8084";
+const CATEGORIES: usize = 25;
+/// Actions per request of the batched ingestion workload (the API's maximum).
+const BATCH: usize = 500;
+/// wrk's shape for every peak measurement, the ceiling included.
+const WRK_THREADS: u32 = 2;
+const WRK_CONNECTIONS: u32 = 32;
+const REPORT_BEGIN: &str = "<!-- load-suite:begin -->";
+const REPORT_END: &str = "<!-- load-suite:end -->";
+
+/// Sizes and durations, from the environment (see benches/load/run).
+struct Plan {
+    users: usize,
+    products: usize,
+    actions: usize,
+    seconds: u32,
+    out: PathBuf,
+    root: PathBuf,
+}
+
+impl Plan {
+    fn from_env() -> Self {
+        let number = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        Self {
+            users: number("LOAD_USERS", 2_000),
+            products: number("LOAD_PRODUCTS", 2_000),
+            actions: number("LOAD_ACTIONS", 200_000),
+            seconds: number("LOAD_SECONDS", 10) as u32,
+            out: root.join("benches/load/out"),
+            root,
+        }
+    }
+}
+
+/// One measured workload.
+struct Outcome {
+    name: &'static str,
+    what: String,
+    peak: WrkResult,
+    /// Items per request (actions per batch), to turn requests/s into actions/s.
+    items: usize,
+    half: Option<VegetaResult>,
+    histogram: String,
+}
+
+/// Vegeta's JSON report, in milliseconds.
+struct VegetaResult {
+    rate: f64,
+    throughput: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    max: f64,
+    success: f64,
+    errors: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let plan = Plan::from_env();
+    std::fs::create_dir_all(&plan.out)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    for base in [USERS_URL, PRODUCTS_URL, RECOMMENDER_URL, ANALYTICS_URL] {
+        let ready = client.get(format!("{base}/ready")).send().await;
+        if !ready.is_ok_and(|r| r.status().is_success()) {
+            bail!("{base} is not ready: start the system with scripts/run up (benches/load/run does)");
+        }
+    }
+    let started = Instant::now();
+    let saved = plan.out.join("seed.json");
+    // LOAD_REUSE_SEED=1 attacks what an earlier run seeded into the same system.
+    let seeded = match std::env::var("LOAD_REUSE_SEED").ok().filter(|v| v == "1") {
+        Some(_) => serde_json::from_slice(&std::fs::read(&saved).context("no earlier seed")?)?,
+        None => {
+            let seeded = seed(&client, &plan).await?;
+            std::fs::write(&saved, serde_json::to_vec(&seeded)?)?;
+            seeded
+        }
+    };
+    let seeding = started.elapsed().as_secs_f64();
+    eprintln!("seeded in {seeding:.0} s");
+
+    let targets = write_targets(&plan, &seeded)?;
+    let ceilings = measure_ceilings(&plan, &seeded).await?;
+    eprintln!("ceilings: {ceilings:?}");
+
+    let mut outcomes = Vec::new();
+    let mut freshness = Vec::new();
+    for (name, what, items) in WORKLOADS {
+        let metrics_before = text(&client, &format!("{RECOMMENDER_URL}/metrics")).await?;
+        let outcome = attack(&plan, &targets, name, what, *items)?;
+        let metrics_after = text(&client, &format!("{RECOMMENDER_URL}/metrics")).await?;
+        let window = subtract_histogram(
+            &metrics_after,
+            &metrics_before,
+            "recommendation_freshness_seconds",
+        );
+        freshness.push((
+            *name,
+            histogram_quantile(&window, "recommendation_freshness_seconds", 0.5),
+            histogram_quantile(&window, "recommendation_freshness_seconds", 0.99),
+        ));
+        eprintln!(
+            "{name}: {:.0} req/s p99 {:.2} ms",
+            outcome.peak.requests_per_second, outcome.peak.p99_ms
+        );
+        outcomes.push(outcome);
+    }
+    let lag = lag_after(&client).await;
+    let report = report(&plan, &seeded, seeding, &ceilings, &outcomes, &freshness, lag);
+    write_report(&plan, &report)?;
+    println!("{report}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding
+
+/// What seeding created and one real cached answer (the bytes the HTTP ceiling returns).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Seeded {
+    users: Vec<Uuid>,
+    products: Vec<Uuid>,
+    cached_body: Vec<u8>,
+    /// One action envelope as the users service publishes it (the Kafka ceiling's payload).
+    envelope: String,
+}
+
+async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
+    let settings = users::configuration::get_configuration()?;
+    let admin = Authenticator::new(&settings.auth)?
+        .issue(Uuid::now_v7(), Role::Admin)?
+        .0;
+    let run = Uuid::now_v7().simple().to_string();
+    let products: Vec<Uuid> = stream::iter(0..plan.products)
+        .map(|i| {
+            let body = json!({
+                "name": format!("Load product {i}"),
+                "category": format!("Category {}", i % CATEGORIES),
+                "tags": [format!("tag{}", i % 7)],
+                "price": {"amount": format!("{}.99", 5 + i % 90), "currency": "EUR"},
+                "stock": 100,
+            });
+            let request = client
+                .post(format!("{PRODUCTS_URL}/api/v1/products"))
+                .bearer_auth(&admin)
+                .json(&body);
+            async move { created_id(request).await }
+        })
+        .buffered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    eprintln!("{} products", products.len());
+    let users: Vec<Uuid> = stream::iter(0..plan.users)
+        .map(|i| {
+            let body = json!({
+                "email": format!("load-{run}-{i}@example.com"),
+                "password": "load test password",
+                "display_name": format!("Shopper {i}"),
+            });
+            let request = client.post(format!("{USERS_URL}/api/v1/users")).json(&body);
+            async move { created_id(request).await }
+        })
+        // Password hashing (argon2id) is deliberately slow: two at a time on two cores.
+        .buffered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    eprintln!("{} users", users.len());
+
+    // Each user has a favourite category and otherwise follows global popularity.
+    let per_user = plan.actions.div_ceil(plan.users.max(1));
+    let batches: Vec<(Uuid, Vec<Value>)> = users
+        .iter()
+        .enumerate()
+        .map(|(u, user)| {
+            let actions = (0..per_user).map(|k| action(&products, u, k)).collect::<Vec<_>>();
+            (*user, actions)
+        })
+        .collect();
+    let mut accepted = 0;
+    let mut posted = stream::iter(batches)
+        .map(|(user, actions)| {
+            let request = client
+                .post(format!("{USERS_URL}/api/v1/users/{user}/actions"))
+                .header("x-api-key", API_KEY)
+                .json(&actions);
+            async move {
+                let response = request.send().await?;
+                anyhow::ensure!(response.status() == 202, "actions answered {}", response.status());
+                Ok::<usize, anyhow::Error>(actions.len())
+            }
+        })
+        .buffer_unordered(8);
+    while let Some(count) = posted.next().await {
+        accepted += count?;
+    }
+    eprintln!("{accepted} actions accepted; waiting for both pipelines");
+    wait_for_pipelines(client).await?;
+
+    // Fill the cache as readers would, and keep one answer.
+    let mut cached_body = Vec::new();
+    let mut reads = stream::iter(users.clone())
+        .map(|user| {
+            client
+                .get(format!("{RECOMMENDER_URL}/api/v1/users/{user}/recommendations"))
+                .header("x-api-key", API_KEY)
+                .send()
+        })
+        .buffer_unordered(16);
+    while let Some(response) = reads.next().await {
+        let bytes = response?.bytes().await?;
+        if cached_body.is_empty() {
+            cached_body = bytes.to_vec();
+        }
+    }
+    let envelope = sample_envelope(&users, &products);
+    Ok(Seeded {
+        users,
+        products,
+        cached_body,
+        envelope,
+    })
+}
+
+async fn created_id(request: reqwest::RequestBuilder) -> anyhow::Result<Uuid> {
+    let response = request.send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    anyhow::ensure!(status == 201, "create answered {status}: {body}");
+    body["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .context("an id in the answer")
+}
+
+/// The `k`-th action of user `u`: 70 % in the user's favourite category, the rest anywhere, both
+/// skewed towards popular products; mostly views.
+fn action(products: &[Uuid], u: usize, k: usize) -> Value {
+    let r = |salt: u64| hash(u as u64, k as u64, salt);
+    let n = products.len();
+    let skewed = |x: f64, range: usize| ((x * x) * range as f64) as usize % range.max(1);
+    let index = if r(1) < 0.7 {
+        let per_category = n.div_ceil(CATEGORIES);
+        let favourite = u % CATEGORIES;
+        (favourite + CATEGORIES * skewed(r(2), per_category)) % n
+    } else {
+        skewed(r(3), n)
+    };
+    let kind = match r(4) {
+        x if x < 0.70 => "view",
+        x if x < 0.85 => "click",
+        x if x < 0.93 => "add_to_cart",
+        x if x < 0.97 => "purchase",
+        _ => "rate",
+    };
+    let mut action = json!({"product_id": products[index], "action": kind});
+    if kind == "rate" {
+        action["value"] = json!(1 + (r(5) * 5.0) as u32 % 5);
+    }
+    action
+}
+
+/// A deterministic number in [0, 1) from three integers (splitmix64).
+fn hash(a: u64, b: u64, salt: u64) -> f64 {
+    let mut x = a
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(b.wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        .wrapping_add(salt.wrapping_mul(0x94D0_49BB_1331_11EB));
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn sample_envelope(users: &[Uuid], products: &[Uuid]) -> String {
+    let payload = shared::events::action::UserAction {
+        user_id: users[0],
+        product_id: products[0],
+        action: shared::events::action::ActionKind::View,
+        value: None,
+        occurred_at: Utc::now(),
+    };
+    let event = shared::events::Envelope::new("user_action", users[0].to_string(), payload);
+    serde_json::to_string(&event).unwrap_or_default()
+}
+
+/// Waits until the recommender and analytics have consumed everything (lag 0 twice in a row:
+/// lag is reported with librdkafka's statistics, every few seconds).
+async fn wait_for_pipelines(client: &reqwest::Client) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut zero_in_a_row = 0;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    while zero_in_a_row < 2 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the pipelines did not catch up in 15 min"
+        );
+        let mut lag = 0.0;
+        for base in [RECOMMENDER_URL, ANALYTICS_URL] {
+            lag += gauge_sum(
+                &text(client, &format!("{base}/metrics")).await?,
+                "kafka_consumer_lag",
+            );
+        }
+        zero_in_a_row = if lag == 0.0 { zero_in_a_row + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    Ok(())
+}
+
+/// Consumer lag left once the attacks are over (the ingestion bursts' backlog).
+async fn lag_after(client: &reqwest::Client) -> f64 {
+    let mut lag = 0.0;
+    for base in [RECOMMENDER_URL, ANALYTICS_URL] {
+        if let Ok(metrics) = text(client, &format!("{base}/metrics")).await {
+            lag += gauge_sum(&metrics, "kafka_consumer_lag");
+        }
+    }
+    lag
+}
+
+fn gauge_sum(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// GET on a connection of its own: an attack leaves pooled connections that the server has
+/// closed meanwhile.
+async fn text(_client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    Ok(client.get(url).send().await?.text().await?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+/// The workloads in the order they run: reads first, then the mix, then ingestion (which
+/// leaves a backlog behind it).
+const WORKLOADS: &[(&str, &str, usize)] = &[
+    (
+        "recommendations_cached",
+        "GET a seeded user's recommendations (Redis)",
+        1,
+    ),
+    (
+        "recommendations_cold",
+        "GET recommendations of an unknown user (computed)",
+        1,
+    ),
+    ("similar_products", "GET products similar to a seeded product", 1),
+    ("product_reads", "GET a product from the catalogue", 1),
+    (
+        "analytics_reads",
+        "GET product statistics, top products, summary",
+        1,
+    ),
+    (
+        "mixed",
+        "60 % cached recs, 15 % products, 10 % analytics, 10 % single actions, 5 % cold recs",
+        1,
+    ),
+    ("actions_single", "POST one action", 1),
+    ("actions_batched", "POST a batch of 500 actions", BATCH),
+];
+
+/// For each workload: its wrk requests file (METHOD\tPATH\tBODY) and Vegeta targets file
+/// (JSON lines), both under benches/load/out/.
+struct Targets {
+    dir: PathBuf,
+}
+
+impl Targets {
+    fn wrk(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wrk"))
+    }
+    fn vegeta(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.vegeta.jsonl"))
+    }
+}
+
+/// One request of a workload: (base URL, method, path, body).
+type Request = (&'static str, &'static str, String, Option<String>);
+
+fn requests(name: &str, seeded: &Seeded) -> Vec<Request> {
+    let users = &seeded.users;
+    let products = &seeded.products;
+    let single = |i: usize| -> Request {
+        let user = users[i % users.len()];
+        let body = action(products, i % users.len(), 1_000_000 + i).to_string();
+        (
+            USERS_URL,
+            "POST",
+            format!("/api/v1/users/{user}/actions"),
+            Some(body),
+        )
+    };
+    match name {
+        "recommendations_cached" => users
+            .iter()
+            .map(|u| {
+                (
+                    RECOMMENDER_URL,
+                    "GET",
+                    format!("/api/v1/users/{u}/recommendations"),
+                    None,
+                )
+            })
+            .collect(),
+        "recommendations_cold" => (0..50_000)
+            .map(|_| {
+                let u = Uuid::new_v4();
+                (
+                    RECOMMENDER_URL,
+                    "GET",
+                    format!("/api/v1/users/{u}/recommendations"),
+                    None,
+                )
+            })
+            .collect(),
+        "similar_products" => products
+            .iter()
+            .map(|p| {
+                (
+                    RECOMMENDER_URL,
+                    "GET",
+                    format!("/api/v1/products/{p}/similar"),
+                    None,
+                )
+            })
+            .collect(),
+        "product_reads" => products
+            .iter()
+            .map(|p| (PRODUCTS_URL, "GET", format!("/api/v1/products/{p}"), None))
+            .collect(),
+        "analytics_reads" => products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let path = match i % 4 {
+                    0 | 1 => format!("/api/v1/analytics/products/{p}?window=24h&bucket=hour"),
+                    2 => "/api/v1/analytics/products/top?window=24h&limit=20".to_owned(),
+                    _ => "/api/v1/analytics/summary?window=24h".to_owned(),
+                };
+                (ANALYTICS_URL, "GET", path, None)
+            })
+            .collect(),
+        "actions_single" => (0..20_000).map(single).collect(),
+        "actions_batched" => (0..400)
+            .map(|i| {
+                let u = (i * 37) % users.len();
+                let batch: Vec<Value> = (0..BATCH)
+                    .map(|k| action(products, u, 2_000_000 + i * BATCH + k))
+                    .collect();
+                let user = users[u];
+                (
+                    USERS_URL,
+                    "POST",
+                    format!("/api/v1/users/{user}/actions"),
+                    Some(Value::from(batch).to_string()),
+                )
+            })
+            .collect(),
+        // The mix is interleaved so every slice of the file has the same proportions.
+        "mixed" => (0..20_000)
+            .map(|i| {
+                let user = users[(i * 13) % users.len()];
+                let product = products[(i * 29) % products.len()];
+                match i % 20 {
+                    0..=11 => (
+                        RECOMMENDER_URL,
+                        "GET",
+                        format!("/api/v1/users/{user}/recommendations"),
+                        None,
+                    ),
+                    12..=14 => (PRODUCTS_URL, "GET", format!("/api/v1/products/{product}"), None),
+                    15 => (
+                        ANALYTICS_URL,
+                        "GET",
+                        "/api/v1/analytics/summary?window=24h".to_owned(),
+                        None,
+                    ),
+                    16 => (
+                        ANALYTICS_URL,
+                        "GET",
+                        format!("/api/v1/analytics/products/{product}?window=24h&bucket=hour"),
+                        None,
+                    ),
+                    17 | 18 => single(i),
+                    _ => {
+                        let u = Uuid::new_v4();
+                        (
+                            RECOMMENDER_URL,
+                            "GET",
+                            format!("/api/v1/users/{u}/recommendations"),
+                            None,
+                        )
+                    }
+                }
+            })
+            .collect(),
+        other => unreachable!("no workload {other}"),
+    }
+}
+
+fn write_targets(plan: &Plan, seeded: &Seeded) -> anyhow::Result<Targets> {
+    let targets = Targets {
+        dir: plan.out.join("targets"),
+    };
+    std::fs::create_dir_all(&targets.dir)?;
+    for (name, _, _) in WORKLOADS {
+        let requests = requests(name, seeded);
+        let mut wrk = String::new();
+        let mut vegeta = String::new();
+        for (base, method, path, body) in &requests {
+            // wrk sends every request to the URL it was started with: one base per file,
+            // except the mix, where the Vegeta file is the one that spans the services.
+            writeln!(wrk, "{method}\t{path}\t{}", body.as_deref().unwrap_or(""))?;
+            let mut target = json!({
+                "method": method,
+                "url": format!("{base}{path}"),
+                "header": {"X-API-Key": [API_KEY], "Content-Type": ["application/json"]},
+            });
+            if let Some(body) = body {
+                target["body"] = json!(BASE64_STANDARD.encode(body));
+            }
+            writeln!(vegeta, "{target}")?;
+        }
+        std::fs::write(targets.wrk(name), wrk)?;
+        std::fs::write(targets.vegeta(name), vegeta)?;
+    }
+    Ok(targets)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ceilings
+
+/// What this machine can do at best, measured in the same run.
+#[derive(Debug)]
+struct Ceilings {
+    /// A bare actix-web handler returning a cached recommendation answer's bytes, under the
+    /// same wrk shape and script as the cached reads.
+    http: WrkResult,
+    /// `redis-benchmark` GET of a value of the same size, requests/s.
+    redis_get: f64,
+    /// Kafka's ProducerPerformance with our envelopes and producer settings, records/s.
+    kafka_records: f64,
+    kafka_record_bytes: usize,
+}
+
+async fn measure_ceilings(plan: &Plan, seeded: &Seeded) -> anyhow::Result<Ceilings> {
+    let http = http_ceiling(plan, seeded)?;
+    let redis_get = redis_ceiling(seeded.cached_body.len())?;
+    let (kafka_records, kafka_record_bytes) = kafka_ceiling(plan, seeded).await?;
+    Ok(Ceilings {
+        http,
+        redis_get,
+        kafka_records,
+        kafka_record_bytes,
+    })
+}
+
+/// Serves `cached_body` for every request from a bare actix-web server (two workers, like the
+/// services on this machine) in its own thread, and runs the cached-read wrk against it.
+fn http_ceiling(plan: &Plan, seeded: &Seeded) -> anyhow::Result<WrkResult> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let body = actix_web::web::Bytes::from(seeded.cached_body.clone());
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let body = body.clone();
+                actix_web::App::new().default_service(actix_web::web::to(move || {
+                    let body = body.clone();
+                    async move {
+                        actix_web::HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body)
+                    }
+                }))
+            })
+            .workers(2)
+            .listen(listener)
+            .map(|s| s.run());
+            match server {
+                Ok(server) => {
+                    let _ = handle_tx.send(Some(server.handle()));
+                    let _ = server.await;
+                }
+                Err(_) => {
+                    let _ = handle_tx.send(None);
+                }
+            }
+        });
+    });
+    let handle = handle_rx.recv()?.context("the ceiling server did not start")?;
+    let targets = plan.out.join("targets").join("recommendations_cached.wrk");
+    let result = wrk_with(
+        &format!("http://127.0.0.1:{port}"),
+        WRK_THREADS,
+        WRK_CONNECTIONS,
+        plan.seconds,
+        &[format!("X-API-Key: {API_KEY}")],
+        Some((&script(plan), &targets)),
+    );
+    drop(handle.stop(false));
+    result
+}
+
+fn script(plan: &Plan) -> PathBuf {
+    plan.root.join("benches/load/wrk/targets.lua")
+}
+
+fn redis_ceiling(value_bytes: usize) -> anyhow::Result<f64> {
+    let output = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", "6379", "-t", "get", "-n", "300000"])
+        .args([
+            "-c",
+            &WRK_CONNECTIONS.to_string(),
+            "-d",
+            &value_bytes.to_string(),
+            "--csv",
+        ])
+        .output()
+        .context("redis-benchmark is not runnable (Debian package redis-tools)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "test","rps",... then "GET","123456.78",...
+    text.lines()
+        .find(|l| l.starts_with("\"GET\""))
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .with_context(|| format!("no GET figure in redis-benchmark's output: {text}"))
+}
+
+/// Kafka's own producer tool on the same broker: records are real action envelopes (the
+/// payload file), producer settings are ours (idempotent, acks=all, linger 2 ms, lz4).
+async fn kafka_ceiling(plan: &Plan, seeded: &Seeded) -> anyhow::Result<(f64, usize)> {
+    let mut settings = shared::testing::local_settings().kafka;
+    settings.topic_prefix = format!("load_{}_", Uuid::now_v7().simple());
+    shared::testing::create_topics(&settings).await;
+    let topic = settings.topic(shared::events::topics::USER_ACTIONS);
+    let payloads = plan.out.join("kafka-payloads.txt");
+    let lines: Vec<String> = (0..10_000)
+        .map(|i| {
+            let mut line = seeded.envelope.clone();
+            // Distinct ids, as real events have.
+            line = line.replacen(&seeded.users[0].to_string(), &Uuid::from_u128(i).to_string(), 1);
+            line
+        })
+        .collect();
+    std::fs::write(&payloads, lines.join("\n"))?;
+    let libs =
+        std::env::var("KAFKA_LIBS").map_or_else(|_| plan.root.join(".infra/kafka/libs"), PathBuf::from);
+    let output = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()))
+        .arg("org.apache.kafka.tools.ProducerPerformance")
+        .args(["--topic", &topic, "--num-records", "500000", "--throughput", "-1"])
+        .arg("--payload-file")
+        .arg(&payloads)
+        .args([
+            "--producer-props",
+            &format!("bootstrap.servers={}", settings.brokers),
+        ])
+        .args([
+            "acks=all",
+            "enable.idempotence=true",
+            "linger.ms=2",
+            "compression.type=lz4",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .context("java is not runnable")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // The last line: "500000 records sent, 123456.7 records/sec (..."
+    let rate = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("records sent"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|part| part.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no rate in ProducerPerformance's output: {text}"))?;
+    Ok((rate, seeded.envelope.len()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks
+
+fn attack(
+    plan: &Plan,
+    targets: &Targets,
+    name: &'static str,
+    what: &str,
+    items: usize,
+) -> anyhow::Result<Outcome> {
+    let vegeta_file = targets.vegeta(name);
+    let peak = if name == "mixed" {
+        // The mix spans services, which one wrk run cannot: its peak is Vegeta's, unthrottled.
+        let peak = vegeta(plan, name, &vegeta_file, 0.0)?;
+        WrkResult {
+            requests_per_second: peak.throughput,
+            p50_ms: peak.p50,
+            p99_ms: peak.p99,
+            non_2xx: 0,
+            socket_errors: peak.errors.len() as u64,
+        }
+    } else {
+        let base = first_base(&vegeta_file)?;
+        let mut headers = vec![format!("X-API-Key: {API_KEY}")];
+        if items > 0 && name.starts_with("actions") {
+            headers.push("Content-Type: application/json".to_owned());
+        }
+        wrk_with(
+            &base,
+            WRK_THREADS,
+            WRK_CONNECTIONS,
+            plan.seconds,
+            &headers,
+            Some((&script(plan), &targets.wrk(name))),
+        )?
+    };
+    let half_rate = (peak.requests_per_second / 2.0).floor();
+    let half = (half_rate >= 1.0)
+        .then(|| vegeta(plan, name, &vegeta_file, half_rate))
+        .transpose()?;
+    let histogram = if half.is_some() {
+        vegeta_histogram(plan, name)?
+    } else {
+        String::new()
+    };
+    Ok(Outcome {
+        name,
+        what: what.to_owned(),
+        peak,
+        items,
+        half,
+        histogram,
+    })
+}
+
+fn first_base(vegeta_file: &Path) -> anyhow::Result<String> {
+    let first = std::fs::read_to_string(vegeta_file)?
+        .lines()
+        .next()
+        .map(str::to_owned)
+        .context("an empty targets file")?;
+    let url = serde_json::from_str::<Value>(&first)?["url"]
+        .as_str()
+        .context("a url")?
+        .to_owned();
+    Ok(url.split("/api/").next().unwrap_or(&url).to_owned())
+}
+
+/// `vegeta attack` at `rate` per second (0: as fast as 32 workers go), keeping the results
+/// file for the histogram and plot; its JSON report in milliseconds.
+fn vegeta(plan: &Plan, name: &str, targets: &Path, rate: f64) -> anyhow::Result<VegetaResult> {
+    let results = plan.out.join(format!("{name}.bin"));
+    let mut attack = Command::new(vegeta_binary());
+    attack
+        .arg("attack")
+        .arg(format!("-targets={}", targets.display()))
+        .args(["-format=json", &format!("-duration={}s", plan.seconds)])
+        .arg(format!("-output={}", results.display()));
+    if rate > 0.0 {
+        attack.arg(format!("-rate={rate}/s"));
+    } else {
+        attack.args(["-rate=0", "-max-workers=32"]);
+    }
+    let status = attack
+        .status()
+        .context("vegeta is not runnable (benches/load/run installs it)")?;
+    anyhow::ensure!(status.success(), "vegeta attack failed: {status}");
+    let report = Command::new(vegeta_binary())
+        .args(["report", "-type=json"])
+        .arg(&results)
+        .output()?;
+    let report: Value = serde_json::from_slice(&report.stdout)?;
+    let ms = |key: &str| report["latencies"][key].as_f64().unwrap_or(f64::NAN) / 1e6;
+    let errors = report["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if name == "mixed" || rate > 0.0 {
+        // An interactive plot per workload, next to the results (not committed: ~1 MB each).
+        let plot = Command::new(vegeta_binary()).arg("plot").arg(&results).output()?;
+        std::fs::write(plan.out.join(format!("{name}.html")), plot.stdout)?;
+    }
+    Ok(VegetaResult {
+        rate: report["rate"].as_f64().unwrap_or(0.0),
+        throughput: report["throughput"].as_f64().unwrap_or(0.0),
+        p50: ms("50th"),
+        p95: ms("95th"),
+        p99: ms("99th"),
+        max: ms("max"),
+        success: report["success"].as_f64().unwrap_or(0.0),
+        errors,
+    })
+}
+
+fn vegeta_histogram(plan: &Plan, name: &str) -> anyhow::Result<String> {
+    let output = Command::new(vegeta_binary())
+        .args(["report", "-type=hist[0,1ms,2ms,5ms,10ms,25ms,50ms,100ms,250ms]"])
+        .arg(plan.out.join(format!("{name}.bin")))
+        .output()?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn vegeta_binary() -> String {
+    std::env::var("VEGETA").unwrap_or_else(|_| "vegeta".to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+fn report(
+    plan: &Plan,
+    seeded: &Seeded,
+    seeding: f64,
+    ceilings: &Ceilings,
+    outcomes: &[Outcome],
+    freshness: &[(&str, Option<f64>, Option<f64>)],
+    lag: f64,
+) -> String {
+    let mut r = String::new();
+    let by_name: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.name, o)).collect();
+    let _ = writeln!(r, "{REPORT_BEGIN}");
+    let _ = writeln!(
+        r,
+        "## Load suite ({}; `benches/load/run`, {} s per attack)\n",
+        Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        plan.seconds
+    );
+    let _ = writeln!(
+        r,
+        "Seeded through the public APIs in {seeding:.0} s: {} products in {CATEGORIES} categories, {} users, {} actions \
+         (70 % in each user's favourite category, skewed to popular products), then both pipelines drained and every \
+         user's list read once (cache filled). Release builds, 2 cores shared by the services, Kafka, PostgreSQL, \
+         Redis and the load generators. wrk: {WRK_THREADS} threads, {WRK_CONNECTIONS} connections.\n",
+        seeded.products.len(),
+        seeded.users.len(),
+        plan.actions,
+    );
+    let _ = writeln!(r, "### Ceilings measured in the same run\n");
+    let _ = writeln!(r, "| ceiling | figure |\n|---|---|");
+    let _ = writeln!(
+        r,
+        "| bare actix-web handler returning the same {} bytes (wrk, same script) | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms |",
+        seeded.cached_body.len(),
+        ceilings.http.requests_per_second,
+        ceilings.http.p50_ms,
+        ceilings.http.p99_ms
+    );
+    let _ = writeln!(
+        r,
+        "| redis-benchmark GET, {} connections | {:.0} req/s |",
+        WRK_CONNECTIONS, ceilings.redis_get
+    );
+    let _ = writeln!(
+        r,
+        "| Kafka ProducerPerformance, our {}-byte envelopes, acks=all, idempotent, lz4, linger 2 ms | {:.0} records/s |\n",
+        ceilings.kafka_record_bytes, ceilings.kafka_records
+    );
+    let _ = writeln!(r, "### Workloads\n");
+    let _ = writeln!(
+        r,
+        "| workload | peak (wrk) | p50 / p99 at peak | Vegeta at half peak: p50 / p95 / p99 / max | success | errors |\n|---|---|---|---|---|---|"
+    );
+    for o in outcomes {
+        let half = o.half.as_ref().map_or("—".to_owned(), |h| {
+            format!(
+                "{:.0}/s: {:.2} / {:.2} / {:.2} / {:.1} ms",
+                h.rate, h.p50, h.p95, h.p99, h.max
+            )
+        });
+        let success = o
+            .half
+            .as_ref()
+            .map_or("—".to_owned(), |h| format!("{:.2} %", h.success * 100.0));
+        let errors =
+            o.half.as_ref().map_or(0, |h| h.errors.len()) as u64 + o.peak.non_2xx + o.peak.socket_errors;
+        let items = if o.items > 1 {
+            format!(" = {:.0} actions/s", o.peak.requests_per_second * o.items as f64)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            r,
+            "| `{}`: {} | {:.0} req/s{items} | {:.2} / {:.2} ms | {half} | {success} | {errors} |",
+            o.name, o.what, o.peak.requests_per_second, o.peak.p50_ms, o.peak.p99_ms
+        );
+    }
+    let _ = writeln!(r, "\n### Targets\n");
+    let _ = writeln!(r, "| target | measured | met |\n|---|---|---|");
+    let verdict = |ok: bool| if ok { "yes" } else { "**no**" };
+    if let Some(cached) = by_name.get("recommendations_cached") {
+        let ratio = cached.peak.requests_per_second / ceilings.http.requests_per_second;
+        let _ = writeln!(
+            r,
+            "| cached recommendation reads ≥ 0.8× the HTTP ceiling | {ratio:.2}× ({:.0} / {:.0} req/s) | {} |",
+            cached.peak.requests_per_second,
+            ceilings.http.requests_per_second,
+            verdict(ratio >= 0.8)
+        );
+        if let Some(half) = &cached.half {
+            let _ = writeln!(
+                r,
+                "| cached reads p99 ≤ 2 ms at half of peak | {:.2} ms at {:.0}/s | {} |",
+                half.p99,
+                half.rate,
+                verdict(half.p99 <= 2.0)
+            );
+        }
+    }
+    for (name, factor) in [("actions_single", 0.5), ("actions_batched", 0.9)] {
+        if let Some(o) = by_name.get(name) {
+            let actions = o.peak.requests_per_second * o.items as f64;
+            let ratio = actions / ceilings.kafka_records;
+            let _ = writeln!(
+                r,
+                "| `{name}` ≥ {factor}× Kafka's producer rate | {ratio:.2}× ({actions:.0} / {:.0} actions/s) | {} |",
+                ceilings.kafka_records,
+                verdict(ratio >= factor)
+            );
+        }
+    }
+    let flush = recommender::configuration::get_configuration()
+        .map(|s| s.recommender.flush_interval_ms as f64 / 1000.0)
+        .unwrap_or(1.0);
+    for (name, p50, p99) in freshness {
+        if let Some(p99) = p99 {
+            let _ = writeln!(
+                r,
+                "| freshness p99 ≤ flush interval + 1 s ({:.1} s) during `{name}` | p50 {:.2} s, p99 {p99:.2} s | {} |",
+                flush + 1.0,
+                p50.unwrap_or(f64::NAN),
+                verdict(*p99 <= flush + 1.0)
+            );
+        }
+    }
+    let _ = writeln!(r, "\nConsumer lag left when the suite ended (the ingestion bursts' backlog, recommender + analytics): {lag:.0} messages.\n");
+    let _ = writeln!(r, "### Latency histograms (Vegeta at half peak)\n");
+    for o in outcomes.iter().filter(|o| !o.histogram.is_empty()) {
+        let _ = writeln!(r, "`{}`:\n```\n{}```", o.name, o.histogram);
+    }
+    let _ = writeln!(
+        r,
+        "\nPlots (`vegeta plot`), results (`*.bin`) and the targets files are in `benches/load/out/` after a run."
+    );
+    let _ = write!(r, "{REPORT_END}");
+    r
+}
+
+/// Replaces the previous load-suite section of docs/benchmarks.md (or appends one).
+fn write_report(plan: &Plan, report: &str) -> anyhow::Result<()> {
+    let path = plan.root.join("docs/benchmarks.md");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    let updated = match (current.find(REPORT_BEGIN), current.find(REPORT_END)) {
+        (Some(begin), Some(end)) if end > begin => {
+            format!(
+                "{}{report}{}",
+                &current[..begin],
+                &current[end + REPORT_END.len()..]
+            )
+        }
+        _ => format!("{}\n{report}\n", current.trim_end()),
+    };
+    std::fs::write(path, updated)?;
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! Live replay: the train part of ml-latest-small (user_time split, as the offline tool makes
+//! it) goes through the real system — movies created as products (category = first genre),
+//! users registered, every train rating posted to the users service as a `view` with its
+//! original time and a stable event id — then, once both pipelines have drained and every list
+//! was rebuilt from the final state, the recommendations API is asked for every test user and
+//! the offline metrics are computed on its answers. The offline tool runs on the same split
+//! with the same catalogue; the two must agree within ±0.005 on every metric.
+//!
+//!     scripts/replay [ratings.csv movies.csv]
+//!
+//! The recommender runs with `configuration/replay.yaml` (APP_ENVIRONMENT=replay): the
+//! evaluation protocol's semantics (every rating an implicit interaction of weight 1, rated
+//! items excluded, popularity = interaction count).
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::stream::{self, StreamExt};
+use recommender::evaluation::dataset::{load, load_genres, Rating};
+use recommender::evaluation::metrics::{Accumulator, Metrics};
+use recommender::evaluation::runner::{Method, Run};
+use recommender::evaluation::split::user_time;
+use recommender::model::params::ModelParams;
+use recommender::model::Item;
+use rustc_hash::FxHashSet;
+use serde_json::{json, Value};
+use shared::auth::{Authenticator, Role};
+use shared::testing::system::{ServiceSet, SERVICES};
+use uuid::Uuid;
+
+const K: usize = 10;
+const TOLERANCE: f64 = 0.005;
+const API_KEY: &str = "local-development-api-key";
+const REPORT_BEGIN: &str = "<!-- replay:begin -->";
+const REPORT_END: &str = "<!-- replay:end -->";
+
+fn main() -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let dataset = root.join("../shared/datasets/ml-latest-small");
+    let ratings_path = args
+        .first()
+        .map_or_else(|| dataset.join("ratings.csv"), PathBuf::from);
+    let movies_path = args
+        .get(1)
+        .map_or_else(|| dataset.join("movies.csv"), PathBuf::from);
+    let data = load(&[&ratings_path])?.pop().context("a dataset")?;
+    let split = user_time(&data.ratings, 0.8);
+    let genres = load_genres(&movies_path, &data.item_ids)?;
+    // The catalogue holds one category per product: a movie's first genre.
+    let category: HashMap<Item, String> = genres
+        .iter()
+        .filter_map(|(item, g)| Some((*item, g.first()?.clone())))
+        .collect();
+    let single: HashMap<Item, Vec<String>> = category.iter().map(|(i, c)| (*i, vec![c.clone()])).collect();
+    let offline = |genres: &HashMap<Item, Vec<String>>| {
+        Run {
+            train: &split.train,
+            test: &split.test,
+            k: K,
+            genres: Some(genres),
+            progress: false,
+        }
+        .evaluate(&Method::Model(ModelParams::default()))
+    };
+    let offline_single = offline(&single);
+    let offline_all = offline(&genres);
+    eprintln!(
+        "offline NDCG@{K}: {:.4} (first genre), {:.4} (all genres)",
+        offline_single.ndcg, offline_all.ndcg
+    );
+
+    let binaries = root.join("target/release");
+    let system = ServiceSet::start(&binaries, |name, env| {
+        env.push(("RUST_LOG".into(), "warn".into()));
+        if name == "recommender" {
+            env.push(("APP_ENVIRONMENT".into(), "replay".into()));
+        }
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let urls: HashMap<&str, String> = SERVICES.iter().map(|s| (*s, system.api(s))).collect();
+
+    let products = create_products(
+        &client,
+        &urls["products"],
+        &split.train,
+        &category,
+        &data.item_ids,
+    )
+    .await?;
+    let users = register_users(&client, &urls["users"], &split.train).await?;
+    let posted = post_ratings(&client, &urls["users"], &split.train, &users, &products).await?;
+    eprintln!("{posted} ratings accepted; waiting for the pipelines");
+    let drained_at = wait_until_drained(&client, &system).await?;
+    let live = live_metrics(
+        &client,
+        &urls["recommender"],
+        &split,
+        &users,
+        &products,
+        drained_at,
+    )
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let report = report(&offline_single, &offline_all, &live, posted, seconds);
+    println!("{report}");
+    write_report(&root.join("docs/evaluation.md"), &report)?;
+    let worst = differences(&offline_single, &live)
+        .into_iter()
+        .map(|(_, d)| d.abs())
+        .fold(0.0, f64::max);
+    anyhow::ensure!(
+        worst <= TOLERANCE,
+        "live and offline differ by {worst:.4} (> {TOLERANCE}) on some metric"
+    );
+    Ok(())
+}
+
+/// One product per movie of the train part (only those are recommendable offline).
+async fn create_products(
+    client: &reqwest::Client,
+    base: &str,
+    train: &[Rating],
+    category: &HashMap<Item, String>,
+    item_ids: &[i64],
+) -> anyhow::Result<HashMap<Item, Uuid>> {
+    let settings = users::configuration::get_configuration()?;
+    let admin = Authenticator::new(&settings.auth)?
+        .issue(Uuid::now_v7(), Role::Admin)?
+        .0;
+    let mut items: Vec<Item> = train.iter().map(|r| r.item).collect();
+    items.sort_unstable();
+    items.dedup();
+    let created = stream::iter(items)
+        .map(|item| {
+            let body = json!({
+                "name": format!("Movie {}", item_ids[item as usize]),
+                "category": category.get(&item).cloned().unwrap_or_else(|| "Uncategorised".into()),
+                "price": {"amount": "1.00", "currency": "EUR"},
+            });
+            let request = client
+                .post(format!("{base}/products"))
+                .bearer_auth(&admin)
+                .json(&body);
+            async move {
+                let response = request.send().await?;
+                let status = response.status();
+                let body: Value = response.json().await?;
+                anyhow::ensure!(status == 201, "product answered {status}: {body}");
+                let id: Uuid = body["id"].as_str().context("an id")?.parse()?;
+                Ok::<_, anyhow::Error>((item, id))
+            }
+        })
+        .buffered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let products: HashMap<Item, Uuid> = created.into_iter().collect::<anyhow::Result<_>>()?;
+    eprintln!("{} products", products.len());
+    Ok(products)
+}
+
+async fn register_users(
+    client: &reqwest::Client,
+    base: &str,
+    train: &[Rating],
+) -> anyhow::Result<HashMap<u32, Uuid>> {
+    let mut ids: Vec<u32> = train.iter().map(|r| r.user).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let registered = stream::iter(ids)
+        .map(|user| {
+            let body = json!({
+                "email": format!("movielens-{user}-{}@example.com", Uuid::now_v7().simple()),
+                "password": "replay password",
+                "display_name": format!("MovieLens user {user}"),
+            });
+            let request = client.post(format!("{base}/users")).json(&body);
+            async move {
+                let response = request.send().await?;
+                let status = response.status();
+                let body: Value = response.json().await?;
+                anyhow::ensure!(status == 201, "registration answered {status}: {body}");
+                let id: Uuid = body["id"].as_str().context("an id")?.parse()?;
+                Ok::<_, anyhow::Error>((user, id))
+            }
+        })
+        .buffered(4)
+        .collect::<Vec<_>>()
+        .await;
+    let users: HashMap<u32, Uuid> = registered.into_iter().collect::<anyhow::Result<_>>()?;
+    eprintln!("{} users", users.len());
+    Ok(users)
+}
+
+/// Each user's train rows in their order, as `view` actions with the original time; the event
+/// id is derived from the row, so a second replay into the same system would count nothing twice.
+async fn post_ratings(
+    client: &reqwest::Client,
+    base: &str,
+    train: &[Rating],
+    users: &HashMap<u32, Uuid>,
+    products: &HashMap<Item, Uuid>,
+) -> anyhow::Result<usize> {
+    let mut by_user: HashMap<u32, Vec<&Rating>> = HashMap::new();
+    for rating in train {
+        by_user.entry(rating.user).or_default().push(rating);
+    }
+    let mut batches = Vec::new();
+    for (user, mut rows) in by_user {
+        rows.sort_by_key(|r| (r.time, r.row));
+        for chunk in rows.chunks(500) {
+            let actions: Vec<Value> = chunk
+                .iter()
+                .map(|r| {
+                    let at: DateTime<Utc> = Utc.timestamp_opt(r.time, 0).single().unwrap_or_default();
+                    json!({
+                        "product_id": products[&r.item],
+                        "action": "view",
+                        "occurred_at": at,
+                        "event_id": Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 | r.row as u128),
+                    })
+                })
+                .collect();
+            batches.push((users[&user], actions));
+        }
+    }
+    let mut accepted = 0;
+    let mut posted = stream::iter(batches)
+        .map(|(user, actions)| {
+            let request = client
+                .post(format!("{base}/users/{user}/actions"))
+                .header("x-api-key", API_KEY)
+                .json(&actions);
+            async move {
+                let response = request.send().await?;
+                anyhow::ensure!(response.status() == 202, "actions answered {}", response.status());
+                Ok::<usize, anyhow::Error>(actions.len())
+            }
+        })
+        .buffer_unordered(4);
+    while let Some(count) = posted.next().await {
+        accepted += count?;
+    }
+    Ok(accepted)
+}
+
+/// Until the recommender and analytics report no lag twice in a row; the time it happened.
+async fn wait_until_drained(client: &reqwest::Client, system: &ServiceSet) -> anyhow::Result<DateTime<Utc>> {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut zero_in_a_row = 0;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    while zero_in_a_row < 2 {
+        anyhow::ensure!(Instant::now() < deadline, "the pipelines did not drain in 15 min");
+        let mut lag = 0.0;
+        for name in ["recommender", "analytics"] {
+            let metrics = client
+                .get(format!("{}/metrics", system.root(name)))
+                .send()
+                .await?
+                .text()
+                .await?;
+            lag += metrics
+                .lines()
+                .filter(|l| l.starts_with("kafka_consumer_lag"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        zero_in_a_row = if lag == 0.0 { zero_in_a_row + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    Ok(Utc::now())
+}
+
+/// Asks for every scored user's list (waiting until it was built after `drained_at`) and
+/// computes the metrics on the answers.
+async fn live_metrics(
+    client: &reqwest::Client,
+    base: &str,
+    split: &recommender::evaluation::split::Split,
+    users: &HashMap<u32, Uuid>,
+    products: &HashMap<Item, Uuid>,
+    drained_at: DateTime<Utc>,
+) -> anyhow::Result<Metrics> {
+    let item_of: HashMap<Uuid, Item> = products.iter().map(|(i, p)| (*p, *i)).collect();
+    let mut relevant: HashMap<u32, FxHashSet<Item>> = HashMap::new();
+    for rating in &split.test {
+        relevant.entry(rating.user).or_default().insert(rating.item);
+    }
+    let mut scored: Vec<u32> = relevant
+        .keys()
+        .copied()
+        .filter(|u| users.contains_key(u))
+        .collect();
+    scored.sort_unstable();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut accumulator = Accumulator::default();
+    for user in scored {
+        let url = format!("{base}/users/{}/recommendations?limit={K}", users[&user]);
+        let list = loop {
+            let answer: Value = client
+                .get(&url)
+                .header("x-api-key", API_KEY)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let generated: Option<DateTime<Utc>> =
+                answer["generated_at"].as_str().and_then(|t| t.parse().ok());
+            if generated.is_some_and(|g| g >= drained_at) {
+                break answer;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "lists were not rebuilt after the replay: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let items: Vec<Item> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                item_of
+                    .get(&i["product_id"].as_str()?.parse::<Uuid>().ok()?)
+                    .copied()
+            })
+            .collect();
+        accumulator.add(&items, &relevant[&user], K);
+    }
+    Ok(accumulator.finish())
+}
+
+fn differences(offline: &Metrics, live: &Metrics) -> Vec<(&'static str, f64)> {
+    vec![
+        ("P@10", live.precision - offline.precision),
+        ("R@10", live.recall - offline.recall),
+        ("NDCG@10", live.ndcg - offline.ndcg),
+        ("MAP@10", live.map - offline.map),
+        ("HR@10", live.hit_rate - offline.hit_rate),
+    ]
+}
+
+fn report(offline: &Metrics, offline_all: &Metrics, live: &Metrics, posted: usize, seconds: f64) -> String {
+    let mut r = String::new();
+    let row = |r: &mut String, name: &str, m: &Metrics| {
+        let _ = writeln!(
+            r,
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+            m.precision, m.recall, m.ndcg, m.map, m.hit_rate, m.users
+        );
+    };
+    let _ = writeln!(r, "{REPORT_BEGIN}");
+    let _ = writeln!(
+        r,
+        "### Live replay ({}; `scripts/replay`, {posted} train ratings through the users service, {seconds:.0} s)\n",
+        Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let _ = writeln!(
+        r,
+        "| run | P@10 | R@10 | NDCG@10 | MAP@10 | HR@10 | users |\n|---|---|---|---|---|---|---|"
+    );
+    row(
+        &mut r,
+        "offline, same catalogue (first genre as category)",
+        offline,
+    );
+    row(
+        &mut r,
+        "live system (Kafka → aggregators → Postgres/Redis → API)",
+        live,
+    );
+    row(&mut r, "offline with every genre (the figure above)", offline_all);
+    let diffs = differences(offline, live);
+    let worst = diffs.iter().map(|(_, d)| d.abs()).fold(0.0, f64::max);
+    let _ = writeln!(
+        r,
+        "\nLive − offline: {}. Largest difference {worst:.4}: {} the ±{TOLERANCE} tolerance.",
+        diffs
+            .iter()
+            .map(|(n, d)| format!("{n} {d:+.4}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if worst <= TOLERANCE {
+            "within"
+        } else {
+            "**outside**"
+        }
+    );
+    let _ = write!(r, "{REPORT_END}");
+    r
+}
+
+fn write_report(path: &Path, report: &str) -> anyhow::Result<()> {
+    let current = std::fs::read_to_string(path).unwrap_or_default();
+    let updated = match (current.find(REPORT_BEGIN), current.find(REPORT_END)) {
+        (Some(begin), Some(end)) if end > begin => {
+            format!(
+                "{}{report}{}",
+                &current[..begin],
+                &current[end + REPORT_END.len()..]
+            )
+        }
+        _ => format!("{}\n\n{report}\n", current.trim_end()),
+    };
+    std::fs::write(path, updated)?;
+    Ok(())
+}
