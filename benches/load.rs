@@ -32,6 +32,7 @@ const BATCH: usize = 500;
 /// wrk's shape for every peak measurement, the ceiling included.
 const WRK_THREADS: u32 = 2;
 const WRK_CONNECTIONS: u32 = 32;
+const INGESTION_CONNECTIONS: u32 = 128;
 const REPORT_BEGIN: &str = "<!-- load-suite:begin -->";
 const REPORT_END: &str = "<!-- load-suite:end -->";
 
@@ -74,6 +75,8 @@ struct Outcome {
     items: usize,
     half: Option<VegetaResult>,
     histogram: String,
+    /// The freshness histogram observed during the Vegeta run at half peak.
+    freshness_window: Option<String>,
 }
 
 /// Vegeta's JSON report, in milliseconds.
@@ -109,7 +112,10 @@ async fn run() -> anyhow::Result<()> {
     let saved = plan.out.join("seed.json");
     // LOAD_REUSE_SEED=1 attacks what an earlier run seeded into the same system.
     let seeded = match std::env::var("LOAD_REUSE_SEED").ok().filter(|v| v == "1") {
-        Some(_) => serde_json::from_slice(&std::fs::read(&saved).context("no earlier seed")?)?,
+        Some(_) => {
+            wait_for_pipelines(&client).await?;
+            serde_json::from_slice(&std::fs::read(&saved).context("no earlier seed")?)?
+        }
         None => {
             let seeded = seed(&client, &plan).await?;
             std::fs::write(&saved, serde_json::to_vec(&seeded)?)?;
@@ -126,19 +132,14 @@ async fn run() -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     let mut freshness = Vec::new();
     for (name, what, items) in WORKLOADS {
-        let metrics_before = text(&client, &format!("{RECOMMENDER_URL}/metrics")).await?;
         let outcome = attack(&plan, &targets, name, what, *items)?;
-        let metrics_after = text(&client, &format!("{RECOMMENDER_URL}/metrics")).await?;
-        let window = subtract_histogram(
-            &metrics_after,
-            &metrics_before,
-            "recommendation_freshness_seconds",
-        );
-        freshness.push((
-            *name,
-            histogram_quantile(&window, "recommendation_freshness_seconds", 0.5),
-            histogram_quantile(&window, "recommendation_freshness_seconds", 0.99),
-        ));
+        if let Some(window) = &outcome.freshness_window {
+            freshness.push((
+                *name,
+                histogram_quantile(window, "recommendation_freshness_seconds", 0.5),
+                histogram_quantile(window, "recommendation_freshness_seconds", 0.99),
+            ));
+        }
         eprintln!(
             "{name}: {:.0} req/s p99 {:.2} ms",
             outcome.peak.requests_per_second, outcome.peak.p99_ms
@@ -757,19 +758,35 @@ fn attack(
         if items > 0 && name.starts_with("actions") {
             headers.push("Content-Type: application/json".to_owned());
         }
+        // Ingestion waits for Kafka's acknowledgement: latency-bound, it needs more requests
+        // in flight than reads to reach its peak.
+        let connections = if name.starts_with("actions") {
+            INGESTION_CONNECTIONS
+        } else {
+            WRK_CONNECTIONS
+        };
         wrk_with(
             &base,
             WRK_THREADS,
-            WRK_CONNECTIONS,
+            connections,
             plan.seconds,
             &headers,
             Some((&script(plan), &targets.wrk(name))),
         )?
     };
     let half_rate = (peak.requests_per_second / 2.0).floor();
+    let before = recommender_metrics();
     let half = (half_rate >= 1.0)
         .then(|| vegeta(plan, name, &vegeta_file, half_rate))
         .transpose()?;
+    let freshness_window = match (before, recommender_metrics()) {
+        (Some(before), Some(after)) => Some(subtract_histogram(
+            &after,
+            &before,
+            "recommendation_freshness_seconds",
+        )),
+        _ => None,
+    };
     let histogram = if half.is_some() {
         vegeta_histogram(plan, name)?
     } else {
@@ -782,7 +799,20 @@ fn attack(
         items,
         half,
         histogram,
+        freshness_window,
     })
+}
+
+/// The recommender's `/metrics` (curl: this part of the suite is synchronous).
+fn recommender_metrics() -> Option<String> {
+    let output = Command::new("curl")
+        .args(["-s", &format!("{RECOMMENDER_URL}/metrics")])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn first_base(vegeta_file: &Path) -> anyhow::Result<String> {
@@ -882,7 +912,9 @@ fn report(
         "Seeded through the public APIs in {seeding:.0} s: {} products in {CATEGORIES} categories, {} users, {} actions \
          (70 % in each user's favourite category, skewed to popular products), then both pipelines drained and every \
          user's list read once (cache filled). Release builds, 2 cores shared by the services, Kafka, PostgreSQL, \
-         Redis and the load generators. wrk: {WRK_THREADS} threads, {WRK_CONNECTIONS} connections.\n",
+         Redis and the load generators. wrk: {WRK_THREADS} threads, {WRK_CONNECTIONS} connections \
+         ({INGESTION_CONNECTIONS} for ingestion, which waits on Kafka's acknowledgements). Freshness is the \
+         recommender's histogram (event created → list in Redis) over each Vegeta run at half peak.\n",
         seeded.products.len(),
         seeded.users.len(),
         plan.actions,

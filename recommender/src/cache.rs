@@ -207,3 +207,32 @@ fn announcement(users: impl IntoIterator<Item = Uuid>) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Answers computed from Postgres that many requests share (the cold-start list of a set of
+/// interests, the neighbours of a product), kept in process for a short time: they change only
+/// when a flush commits, so keeping them for one flush interval adds at most that much delay.
+pub struct Recent<K, V> {
+    entries: Cache<K, (std::time::Instant, Arc<V>)>,
+    ttl: Duration,
+}
+
+impl<K: Eq + std::hash::Hash + Clone, V> Recent<K, V> {
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Self {
+            entries: Cache::new(capacity.max(1)),
+            ttl,
+        }
+    }
+
+    /// The value if it was computed less than `ttl` ago.
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        self.entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, value)| value)
+    }
+
+    pub fn insert(&self, key: K, value: Arc<V>) {
+        self.entries.insert(key, (std::time::Instant::now(), value));
+    }
+}

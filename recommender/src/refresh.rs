@@ -75,6 +75,31 @@ impl Refresher {
         Ok(built)
     }
 
+    /// The list of a user without a stored list (no actions yet): popular in `interests`,
+    /// then trending. Not stored: it is the same for everyone with these interests, and storing
+    /// it per user would let any unknown id create a row.
+    pub async fn cold(&self, interests: Vec<String>) -> anyhow::Result<RecommendationList> {
+        let settings = &self.settings;
+        let profiles = [(None, interests)];
+        let inputs = Inputs::load(
+            &self.db,
+            &self.catalogue,
+            &profiles,
+            &settings.model,
+            settings.list_length,
+            None,
+        )
+        .await?;
+        Ok(inputs.build(
+            None,
+            &profiles[0].1,
+            &self.catalogue,
+            &settings.model,
+            settings.list_length,
+            &mut Scratch::default(),
+        ))
+    }
+
     /// Rebuilds the oldest lists past `list_refresh_after_seconds` (at most
     /// `list_refresh_batch`); how many were rebuilt.
     pub async fn sweep(&self) -> anyhow::Result<usize> {

@@ -1,5 +1,6 @@
 //! Builds the recommender from its settings and runs it until SIGTERM.
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use actix::Actor;
 use actix_web::dev::Server;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use crate::actors::aggregator::Deps;
 use crate::actors::router::RouterHandle;
-use crate::cache::ListCache;
+use crate::cache::{ListCache, Recent};
 use crate::catalogue::Catalogue;
 use crate::configuration::Settings;
 use crate::consumers::catalogue::CatalogueUpdater;
@@ -70,7 +71,13 @@ impl Application {
         let router = RouterHandle::start(deps.clone());
         crate::refresh::start_sweeper(refresher.clone(), metrics.stale_lists_rebuilt.clone());
         let consumers = start_consumers(&settings, &infra, &router, &deps, refresher.clone())?;
-        let state = web::Data::new(AppState { refresher, metrics });
+        let shared_for = Duration::from_millis(settings.recommender.flush_interval_ms);
+        let state = web::Data::new(AppState {
+            refresher,
+            metrics,
+            cold: Recent::new(10_000, shared_for),
+            similar: Recent::new(100_000, shared_for),
+        });
         let routes = routes::configure(state, web::Data::new(auth));
         let (server, port) = shared::http::server::serve(
             &settings.common.application,

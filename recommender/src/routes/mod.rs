@@ -2,6 +2,9 @@
 pub mod openapi;
 pub mod recommendations;
 
+use crate::cache::Recent;
+use crate::model::Item;
+use crate::recommend::RecommendationList;
 use actix_web::web;
 use shared::auth::Authenticator;
 
@@ -12,6 +15,10 @@ use crate::refresh::Refresher;
 pub struct AppState {
     pub refresher: Refresher,
     pub metrics: RecommenderMetrics,
+    /// Cold-start lists by interests, for one flush interval.
+    pub cold: Recent<Vec<String>, RecommendationList>,
+    /// Scored neighbours by product, for one flush interval.
+    pub similar: Recent<Item, Vec<(Item, f64)>>,
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

@@ -86,12 +86,16 @@ pub async fn for_user(
                 (Source::Database, None, Arc::new(list))
             }
             None => {
-                let mut built = refresher.refresh(&[user]).await.map_err(unexpected)?;
-                let list = built
-                    .pop()
-                    .map(|(_, l)| l)
-                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no list built")))?;
-                (Source::Computed, None, Arc::new(list))
+                let interests = refresher.catalogue.interests(user);
+                let list = match state.cold.get(&interests) {
+                    Some(list) => list,
+                    None => {
+                        let list = Arc::new(refresher.cold(interests.clone()).await.map_err(unexpected)?);
+                        state.cold.insert(interests, list.clone());
+                        list
+                    }
+                };
+                (Source::Computed, None, list)
             }
         },
     };
@@ -187,16 +191,25 @@ pub async fn similar(
     let Some(item) = catalogue.item(product.into_inner()) else {
         return Err(ApiError::not_found("No such product."));
     };
-    let (rows, counts) = state::rows(&refresher.db, &[item], &[])
-        .await
-        .map_err(unexpected)?;
-    let params = &refresher.settings.model;
-    let norms = Norms::new(&counts, params);
-    let row = rows.get(&item).map(Vec::as_slice).unwrap_or_default();
-    let mut scored = neighbours(item, row, &norms, params);
-    crate::model::score::top(&mut scored, 0);
+    let scored = match state.similar.get(&item) {
+        Some(scored) => scored,
+        None => {
+            let (rows, counts) = state::rows(&refresher.db, &[item], &[])
+                .await
+                .map_err(unexpected)?;
+            let params = &refresher.settings.model;
+            let norms = Norms::new(&counts, params);
+            let row = rows.get(&item).map(Vec::as_slice).unwrap_or_default();
+            let mut scored = neighbours(item, row, &norms, params);
+            crate::model::score::top(&mut scored, 0);
+            let scored = Arc::new(scored);
+            state.similar.insert(item, scored.clone());
+            scored
+        }
+    };
     let items: Vec<ScoredProduct> = scored
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|(j, _)| catalogue.recommendable(*j))
         .filter_map(|(j, score)| {
             Some(ScoredProduct {
