@@ -173,3 +173,15 @@ pub fn wrk_with(
         socket_errors,
     })
 }
+
+/// The consumer lag on `user_actions` in a service's `/metrics` text, `None` while the service
+/// has not reported it for any partition yet (right after a start, before its first
+/// statistics): a missing gauge must not read as "no lag".
+pub fn actions_lag(metrics: &str) -> Option<f64> {
+    let lags: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.starts_with("kafka_consumer_lag{") && l.contains("topic=\"user_actions\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!lags.is_empty()).then(|| lags.iter().map(|l| l.max(0.0)).sum())
+}

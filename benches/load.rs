@@ -81,6 +81,8 @@ struct Outcome {
 
 /// Vegeta's JSON report, in milliseconds.
 struct VegetaResult {
+    /// Asked for (0: as fast as possible) and achieved request rates.
+    requested: f64,
     rate: f64,
     throughput: f64,
     p50: f64,
@@ -339,14 +341,12 @@ async fn wait_for_pipelines(client: &reqwest::Client) -> anyhow::Result<()> {
             Instant::now() < deadline,
             "the pipelines did not catch up in 15 min"
         );
-        let mut lag = 0.0;
+        let mut lag = Some(0.0);
         for base in [RECOMMENDER_URL, ANALYTICS_URL] {
-            lag += gauge_sum(
-                &text(client, &format!("{base}/metrics")).await?,
-                "kafka_consumer_lag",
-            );
+            let metrics = text(client, &format!("{base}/metrics")).await?;
+            lag = lag.zip(benchmarks::actions_lag(&metrics)).map(|(a, b)| a + b);
         }
-        zero_in_a_row = if lag == 0.0 { zero_in_a_row + 1 } else { 0 };
+        zero_in_a_row = if lag == Some(0.0) { zero_in_a_row + 1 } else { 0 };
         tokio::time::sleep(Duration::from_secs(6)).await;
     }
     Ok(())
@@ -863,6 +863,7 @@ fn vegeta(plan: &Plan, name: &str, targets: &Path, rate: f64) -> anyhow::Result<
         std::fs::write(plan.out.join(format!("{name}.html")), plot.stdout)?;
     }
     Ok(VegetaResult {
+        requested: rate,
         rate: report["rate"].as_f64().unwrap_or(0.0),
         throughput: report["throughput"].as_f64().unwrap_or(0.0),
         p50: ms("50th"),
@@ -942,13 +943,13 @@ fn report(
     let _ = writeln!(r, "### Workloads\n");
     let _ = writeln!(
         r,
-        "| workload | peak (wrk) | p50 / p99 at peak | Vegeta at half peak: p50 / p95 / p99 / max | success | errors |\n|---|---|---|---|---|---|"
+        "| workload | peak (wrk) | p50 / p99 at peak | Vegeta at half peak: rate, p50 / p95 / p99 / max | success | errors |\n|---|---|---|---|---|---|"
     );
     for o in outcomes {
         let half = o.half.as_ref().map_or("—".to_owned(), |h| {
             format!(
-                "{:.0}/s: {:.2} / {:.2} / {:.2} / {:.1} ms",
-                h.rate, h.p50, h.p95, h.p99, h.max
+                "{:.0}/s asked, {:.0}/s sent: {:.2} / {:.2} / {:.2} / {:.1} ms",
+                h.requested, h.rate, h.p50, h.p95, h.p99, h.max
             )
         });
         let success = o

@@ -266,7 +266,7 @@ async fn wait_until_drained(client: &reqwest::Client, system: &ServiceSet) -> an
     tokio::time::sleep(Duration::from_secs(6)).await;
     while zero_in_a_row < 2 {
         anyhow::ensure!(Instant::now() < deadline, "the pipelines did not drain in 15 min");
-        let mut lag = 0.0;
+        let mut lag = Some(0.0);
         for name in ["recommender", "analytics"] {
             let metrics = client
                 .get(format!("{}/metrics", system.root(name)))
@@ -274,13 +274,9 @@ async fn wait_until_drained(client: &reqwest::Client, system: &ServiceSet) -> an
                 .await?
                 .text()
                 .await?;
-            lag += metrics
-                .lines()
-                .filter(|l| l.starts_with("kafka_consumer_lag"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>();
+            lag = lag.zip(benchmarks::actions_lag(&metrics)).map(|(a, b)| a + b);
         }
-        zero_in_a_row = if lag == 0.0 { zero_in_a_row + 1 } else { 0 };
+        zero_in_a_row = if lag == Some(0.0) { zero_in_a_row + 1 } else { 0 };
         tokio::time::sleep(Duration::from_secs(6)).await;
     }
     Ok(Utc::now())
