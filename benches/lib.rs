@@ -180,8 +180,22 @@ pub fn wrk_with(
 pub fn actions_lag(metrics: &str) -> Option<f64> {
     let lags: Vec<f64> = metrics
         .lines()
-        .filter(|l| l.starts_with("kafka_consumer_lag{") && l.contains("topic=\"user_actions\""))
+        .filter(|l| l.starts_with("kafka_consumer_lag{") && l.contains("user_actions\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect();
     (!lags.is_empty()).then(|| lags.iter().map(|l| l.max(0.0)).sum())
+}
+
+/// Replaces the text between `begin` and `end` (markers included, `section` carries both) in
+/// the file at `path`, or appends `section` if the markers are not there yet.
+pub fn replace_section(path: &Path, begin: &str, end: &str, section: &str) -> anyhow::Result<()> {
+    let current = std::fs::read_to_string(path).unwrap_or_default();
+    let updated = match (current.find(begin), current.find(end)) {
+        (Some(b), Some(e)) if e > b => {
+            format!("{}{section}{}", &current[..b], &current[e + end.len()..])
+        }
+        _ => format!("{}\n\n{section}\n", current.trim_end()),
+    };
+    std::fs::write(path, updated)?;
+    Ok(())
 }

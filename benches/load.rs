@@ -150,7 +150,12 @@ async fn run() -> anyhow::Result<()> {
     }
     let lag = lag_after(&client).await;
     let report = report(&plan, &seeded, seeding, &ceilings, &outcomes, &freshness, lag);
-    write_report(&plan, &report)?;
+    benchmarks::replace_section(
+        &plan.root.join("docs/benchmarks.md"),
+        REPORT_BEGIN,
+        REPORT_END,
+        &report,
+    )?;
     println!("{report}");
     Ok(())
 }
@@ -1028,22 +1033,4 @@ fn report(
     );
     let _ = write!(r, "{REPORT_END}");
     r
-}
-
-/// Replaces the previous load-suite section of docs/benchmarks.md (or appends one).
-fn write_report(plan: &Plan, report: &str) -> anyhow::Result<()> {
-    let path = plan.root.join("docs/benchmarks.md");
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    let updated = match (current.find(REPORT_BEGIN), current.find(REPORT_END)) {
-        (Some(begin), Some(end)) if end > begin => {
-            format!(
-                "{}{report}{}",
-                &current[..begin],
-                &current[end + REPORT_END.len()..]
-            )
-        }
-        _ => format!("{}\n{report}\n", current.trim_end()),
-    };
-    std::fs::write(path, updated)?;
-    Ok(())
 }

@@ -11,9 +11,9 @@
 //! The recommender runs with `configuration/replay.yaml` (APP_ENVIRONMENT=replay): the
 //! evaluation protocol's semantics (every rating an implicit interaction of weight 1, rated
 //! items excluded, popularity = interaction count).
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,7 +22,7 @@ use futures_util::stream::{self, StreamExt};
 use recommender::evaluation::dataset::{load, load_genres, Rating};
 use recommender::evaluation::metrics::{Accumulator, Metrics};
 use recommender::evaluation::runner::{Method, Run};
-use recommender::evaluation::split::user_time;
+use recommender::evaluation::split::{user_time, Split};
 use recommender::model::params::ModelParams;
 use recommender::model::Item;
 use rustc_hash::FxHashSet;
@@ -76,9 +76,10 @@ async fn run() -> anyhow::Result<()> {
     };
     let offline_single = offline(&single);
     let offline_all = offline(&genres);
+    let offline_shuffled = renumbered(&split, &single);
     eprintln!(
-        "offline NDCG@{K}: {:.4} (first genre), {:.4} (all genres)",
-        offline_single.ndcg, offline_all.ndcg
+        "offline NDCG@{K}: {:.4} (first genre), {:.4} (all genres), {:.4} (items renumbered)",
+        offline_single.ndcg, offline_all.ndcg, offline_shuffled.ndcg
     );
 
     let binaries = root.join("target/release");
@@ -106,7 +107,7 @@ async fn run() -> anyhow::Result<()> {
     let posted = post_ratings(&client, &urls["users"], &split.train, &users, &products).await?;
     eprintln!("{posted} ratings accepted; waiting for the pipelines");
     let drained_at = wait_until_drained(&client, &system).await?;
-    let live = live_metrics(
+    let (live, live_lists) = live_metrics(
         &client,
         &urls["recommender"],
         &split,
@@ -116,10 +117,30 @@ async fn run() -> anyhow::Result<()> {
     )
     .await?;
     let seconds = started.elapsed().as_secs_f64();
+    let offline_lists = Run {
+        train: &split.train,
+        test: &split.test,
+        k: K,
+        genres: Some(&single),
+        progress: false,
+    }
+    .lists(&ModelParams::default());
+    let differing = compare_lists(&offline_lists, &live_lists, &data.item_ids);
 
-    let report = report(&offline_single, &offline_all, &live, posted, seconds);
+    let report = report(
+        [&offline_single, &offline_all, &offline_shuffled],
+        &live,
+        differing,
+        posted,
+        seconds,
+    );
     println!("{report}");
-    write_report(&root.join("docs/evaluation.md"), &report)?;
+    benchmarks::replace_section(
+        &root.join("docs/evaluation.md"),
+        REPORT_BEGIN,
+        REPORT_END,
+        &report,
+    )?;
     let worst = differences(&offline_single, &live)
         .into_iter()
         .map(|(_, d)| d.abs())
@@ -220,37 +241,45 @@ async fn post_ratings(
     for rating in train {
         by_user.entry(rating.user).or_default().push(rating);
     }
-    let mut batches = Vec::new();
+    // A user's batches go one after the other (their order is the user's sequence); users in
+    // parallel.
+    let mut per_user: Vec<(Uuid, Vec<Vec<Value>>)> = Vec::new();
     for (user, mut rows) in by_user {
         rows.sort_by_key(|r| (r.time, r.row));
-        for chunk in rows.chunks(500) {
-            let actions: Vec<Value> = chunk
-                .iter()
-                .map(|r| {
-                    let at: DateTime<Utc> = Utc.timestamp_opt(r.time, 0).single().unwrap_or_default();
-                    json!({
-                        "product_id": products[&r.item],
-                        "action": "view",
-                        "occurred_at": at,
-                        "event_id": Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 | r.row as u128),
+        let batches = rows
+            .chunks(500)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|r| {
+                        let at: DateTime<Utc> = Utc.timestamp_opt(r.time, 0).single().unwrap_or_default();
+                        json!({
+                            "product_id": products[&r.item],
+                            "action": "view",
+                            "occurred_at": at,
+                            "event_id": Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 | r.row as u128),
+                        })
                     })
-                })
-                .collect();
-            batches.push((users[&user], actions));
-        }
+                    .collect()
+            })
+            .collect();
+        per_user.push((users[&user], batches));
     }
     let mut accepted = 0;
-    let mut posted = stream::iter(batches)
-        .map(|(user, actions)| {
-            let request = client
-                .post(format!("{base}/users/{user}/actions"))
-                .header("x-api-key", API_KEY)
-                .json(&actions);
-            async move {
-                let response = request.send().await?;
+    let mut posted = stream::iter(per_user)
+        .map(|(user, batches)| async move {
+            let mut count = 0;
+            for actions in batches {
+                let response = client
+                    .post(format!("{base}/users/{user}/actions"))
+                    .header("x-api-key", API_KEY)
+                    .json(&actions)
+                    .send()
+                    .await?;
                 anyhow::ensure!(response.status() == 202, "actions answered {}", response.status());
-                Ok::<usize, anyhow::Error>(actions.len())
+                count += actions.len();
             }
+            Ok::<usize, anyhow::Error>(count)
         })
         .buffer_unordered(4);
     while let Some(count) = posted.next().await {
@@ -291,7 +320,7 @@ async fn live_metrics(
     users: &HashMap<u32, Uuid>,
     products: &HashMap<Item, Uuid>,
     drained_at: DateTime<Utc>,
-) -> anyhow::Result<Metrics> {
+) -> anyhow::Result<(Metrics, BTreeMap<u32, Vec<Item>>)> {
     let item_of: HashMap<Uuid, Item> = products.iter().map(|(i, p)| (*p, *i)).collect();
     let mut relevant: HashMap<u32, FxHashSet<Item>> = HashMap::new();
     for rating in &split.test {
@@ -305,6 +334,7 @@ async fn live_metrics(
     scored.sort_unstable();
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut accumulator = Accumulator::default();
+    let mut lists = BTreeMap::new();
     for user in scored {
         let url = format!("{base}/users/{}/recommendations?limit={K}", users[&user]);
         let list = loop {
@@ -337,8 +367,9 @@ async fn live_metrics(
             })
             .collect();
         accumulator.add(&items, &relevant[&user], K);
+        lists.insert(user, items);
     }
-    Ok(accumulator.finish())
+    Ok((accumulator.finish(), lists))
 }
 
 fn differences(offline: &Metrics, live: &Metrics) -> Vec<(&'static str, f64)> {
@@ -351,7 +382,67 @@ fn differences(offline: &Metrics, live: &Metrics) -> Vec<(&'static str, f64)> {
     ]
 }
 
-fn report(offline: &Metrics, offline_all: &Metrics, live: &Metrics, posted: usize, seconds: f64) -> String {
+/// The offline run with item ids renumbered in another fixed (pseudo-random) order. Equal
+/// scores and equal popularity are broken by item id, offline in movie-id order and live in the
+/// order the recommender first saw each product; this shows how much that order alone moves the
+/// metrics.
+fn renumbered(split: &Split, genres: &HashMap<Item, Vec<String>>) -> Metrics {
+    let mut order: Vec<Item> = split.train.iter().chain(&split.test).map(|r| r.item).collect();
+    order.sort_unstable();
+    order.dedup();
+    order.sort_by_key(|i| u64::from(*i).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17));
+    let new: HashMap<Item, Item> = order.iter().enumerate().map(|(n, i)| (*i, n as Item)).collect();
+    let map = |rows: &[Rating]| -> Vec<Rating> {
+        rows.iter()
+            .map(|r| Rating {
+                item: new[&r.item],
+                ..*r
+            })
+            .collect()
+    };
+    let (train, test) = (map(&split.train), map(&split.test));
+    let genres: HashMap<Item, Vec<String>> = genres
+        .iter()
+        .filter_map(|(i, g)| Some((*new.get(i)?, g.clone())))
+        .collect();
+    Run {
+        train: &train,
+        test: &test,
+        k: K,
+        genres: Some(&genres),
+        progress: false,
+    }
+    .evaluate(&Method::Model(ModelParams::default()))
+}
+
+/// Counts the users whose live top 10 is not the offline one (same items in the same order) and
+/// prints a few of them (movie ids) for inspection.
+fn compare_lists(
+    offline: &BTreeMap<u32, Vec<Item>>,
+    live: &BTreeMap<u32, Vec<Item>>,
+    item_ids: &[i64],
+) -> usize {
+    let movies =
+        |items: &[Item]| -> Vec<i64> { items.iter().take(K).map(|&i| item_ids[i as usize]).collect() };
+    let mut differing = 0;
+    for (user, live_list) in live {
+        let offline_list = offline.get(user).map(Vec::as_slice).unwrap_or_default();
+        if movies(offline_list) != movies(live_list) {
+            differing += 1;
+            if differing <= 8 {
+                eprintln!(
+                    "user {user}: offline {:?}\n        live    {:?}",
+                    movies(offline_list),
+                    movies(live_list)
+                );
+            }
+        }
+    }
+    differing
+}
+
+fn report(offline: [&Metrics; 3], live: &Metrics, differing: usize, posted: usize, seconds: f64) -> String {
+    let [offline, offline_all, offline_shuffled] = offline;
     let mut r = String::new();
     let row = |r: &mut String, name: &str, m: &Metrics| {
         let _ = writeln!(
@@ -381,6 +472,16 @@ fn report(offline: &Metrics, offline_all: &Metrics, live: &Metrics, posted: usiz
         live,
     );
     row(&mut r, "offline with every genre (the figure above)", offline_all);
+    row(
+        &mut r,
+        "offline, same catalogue, items numbered in another order (tie-breaks)",
+        offline_shuffled,
+    );
+    let _ = writeln!(
+        r,
+        "\n{differing} of {} users' live top 10 differ from the offline one (items or order).",
+        live.users
+    );
     let diffs = differences(offline, live);
     let worst = diffs.iter().map(|(_, d)| d.abs()).fold(0.0, f64::max);
     let _ = writeln!(
@@ -399,20 +500,4 @@ fn report(offline: &Metrics, offline_all: &Metrics, live: &Metrics, posted: usiz
     );
     let _ = write!(r, "{REPORT_END}");
     r
-}
-
-fn write_report(path: &Path, report: &str) -> anyhow::Result<()> {
-    let current = std::fs::read_to_string(path).unwrap_or_default();
-    let updated = match (current.find(REPORT_BEGIN), current.find(REPORT_END)) {
-        (Some(begin), Some(end)) if end > begin => {
-            format!(
-                "{}{report}{}",
-                &current[..begin],
-                &current[end + REPORT_END.len()..]
-            )
-        }
-        _ => format!("{}\n\n{report}\n", current.trim_end()),
-    };
-    std::fs::write(path, updated)?;
-    Ok(())
 }

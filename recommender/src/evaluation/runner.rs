@@ -60,6 +60,23 @@ fn train(ratings: &[Rating], params: &ModelParams, with_neighbours: bool) -> Tra
 }
 
 impl Run<'_> {
+    /// The list of every user with at least one train and one test row (for comparing with
+    /// another implementation, e.g. the live replay).
+    pub fn lists(&self, params: &ModelParams) -> BTreeMap<u32, Vec<Item>> {
+        let trained = train(self.train, params, true);
+        let by_category = self.category_popularity(&trained.popularity);
+        let method = Method::Model(params.clone());
+        let mut scratch = Scratch::default();
+        let users: std::collections::BTreeSet<u32> = self.test.iter().map(|r| r.user).collect();
+        users
+            .into_iter()
+            .filter_map(|user| {
+                let list = self.recommend(&method, &trained, &by_category, user, &mut scratch)?;
+                Some((user, list))
+            })
+            .collect()
+    }
+
     /// Scores every user with at least one train and one test row.
     pub fn evaluate(&self, method: &Method) -> Metrics {
         let params = match method {
