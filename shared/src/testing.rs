@@ -220,9 +220,19 @@ impl TcpProxy {
             .expect("resolvable proxy target")
             .next()
             .expect("an address for the proxy target");
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap_or_else(|e| panic!("proxy port {port} is taken ({e})"));
+        // The previous test's proxy on this port may still be closing (its task is aborted
+        // asynchronously): give it a moment before calling the port taken.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => break listener,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, port, "proxy port busy; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("proxy port {port} is taken ({e})"),
+            }
+        };
         let port = listener.local_addr().expect("proxy address").port();
         let proxy = Arc::new(Self {
             port,

@@ -99,3 +99,42 @@ async fn a_relay_stopped_mid_publish_loses_nothing_once_another_instance_runs() 
         assert_eq!(events[0].event_type, "user_registered");
     }
 }
+
+/// Outbox ids are allocated before commit: a row with a lower id can commit while a batch with
+/// higher ids is being published. It must be published in a later batch, not marked sent with
+/// the batch (which lost events under concurrent writes until the live replay found it).
+#[actix_web::test]
+async fn a_row_that_commits_while_a_batch_is_in_flight_is_still_published() {
+    use sea_orm::TransactionTrait;
+    use secrecy::ExposeSecret;
+    use shared::events::{topics, Envelope};
+
+    let (proxy, brokers, _serial) = flaky_kafka().await;
+    let app = spawn_app_with(move |s| s.kafka.brokers = brokers).await;
+    let db = sea_orm::Database::connect(app.settings.common.database.url().expose_secret())
+        .await
+        .unwrap();
+    // The relay is idle (the bootstrapped admin's event is out) before Kafka goes away.
+    shared::testing::read_events_until(&app.kafka, topics::USER_UPDATES, WAIT, |events| {
+        !events.is_empty()
+    })
+    .await;
+    proxy.cut();
+    // An earlier transaction takes its outbox id and has not committed yet…
+    let slow = db.begin().await.unwrap();
+    let early = Envelope::new("user_updated", Uuid::now_v7().to_string(), json!({"test": true}));
+    shared::outbox::enqueue(&slow, topics::USER_UPDATES, &early)
+        .await
+        .unwrap();
+    // …while a later one commits and wakes the relay, whose batch then waits on Kafka.
+    let registered = register(&app, 1).await[0];
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    slow.commit().await.unwrap();
+    proxy.restore().await;
+    let events = shared::testing::read_events_until(&app.kafka, topics::USER_UPDATES, WAIT, |events| {
+        events.iter().any(|e| e.event_id == early.event_id)
+            && events.iter().any(|e| e.key == registered.to_string())
+    })
+    .await;
+    assert_eq!(events.iter().filter(|e| e.event_id == early.event_id).count(), 1);
+}

@@ -258,11 +258,9 @@ impl Relay {
         // the idempotent producer keeps their order within each partition.
         let results = join_all(rows.iter().map(|row| self.publish_row(row))).await;
         let acknowledged = results.iter().take_while(|r| r.is_ok()).count();
-        if let Some(last) = rows
-            .get(acknowledged.wrapping_sub(1))
-            .filter(|_| acknowledged > 0)
-        {
-            self.mark_sent(&txn, last.id).await?;
+        if acknowledged > 0 {
+            let ids = rows[..acknowledged].iter().map(|row| row.id);
+            self.mark_sent(&txn, ids.collect()).await?;
         }
         let backlog = Outbox::find()
             .filter(Column::SentAt.is_null())
@@ -304,11 +302,13 @@ impl Relay {
         Ok(())
     }
 
-    /// Marks every pending row up to `last_id` as sent.
-    async fn mark_sent(&self, txn: &impl ConnectionTrait, last_id: i64) -> anyhow::Result<()> {
+    /// Marks exactly the rows that were published as sent. Not "every pending row up to the
+    /// last id": ids are allocated before commit, so a row with a lower id can commit after the
+    /// batch was read, and must stay pending until it is published itself.
+    async fn mark_sent(&self, txn: &impl ConnectionTrait, ids: Vec<i64>) -> anyhow::Result<()> {
         Outbox::update_many()
             .col_expr(Column::SentAt, Expr::current_timestamp().into())
-            .filter(Column::Id.lte(last_id))
+            .filter(Column::Id.is_in(ids))
             .filter(Column::SentAt.is_null())
             .exec(txn)
             .await
