@@ -175,15 +175,16 @@ pub fn wrk_with(
 }
 
 /// The consumer lag on `user_actions` in a service's `/metrics` text, `None` while the service
-/// has not reported it for any partition yet (right after a start, before its first
-/// statistics): a missing gauge must not read as "no lag".
+/// has not reported it for any partition yet or reports an unknown (-1) one (right after a
+/// start): a missing gauge must not read as "no lag".
 pub fn actions_lag(metrics: &str) -> Option<f64> {
     let lags: Vec<f64> = metrics
         .lines()
         .filter(|l| l.starts_with("kafka_consumer_lag{") && l.contains("user_actions\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect();
-    (!lags.is_empty()).then(|| lags.iter().map(|l| l.max(0.0)).sum())
+    // librdkafka reports -1 while a partition's position is unknown (nothing fetched yet).
+    (!lags.is_empty() && lags.iter().all(|l| *l >= 0.0)).then(|| lags.iter().sum())
 }
 
 /// Replaces the text between `begin` and `end` (markers included, `section` carries both) in
