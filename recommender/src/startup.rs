@@ -71,7 +71,9 @@ impl Application {
         let router = RouterHandle::start(deps.clone());
         crate::refresh::start_sweeper(refresher.clone(), metrics.stale_lists_rebuilt.clone());
         let consumers = start_consumers(&settings, &infra, &router, &deps, refresher.clone())?;
-        let shared_for = Duration::from_millis(settings.recommender.flush_interval_ms);
+        // Shared answers live one flush interval, at most a second (flushes are also triggered
+        // by rebalances and shutdowns, and intervals may be configured long).
+        let shared_for = Duration::from_millis(settings.recommender.flush_interval_ms.min(1000));
         let state = web::Data::new(AppState {
             refresher,
             metrics,
