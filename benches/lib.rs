@@ -200,3 +200,39 @@ pub fn replace_section(path: &Path, begin: &str, end: &str, section: &str) -> an
     std::fs::write(path, updated)?;
     Ok(())
 }
+
+/// Waits (at most 15 min) until every service behind `roots` (`http://host:port`) reports no
+/// lag on `user_actions` twice in a row, 6 s apart (lag comes with librdkafka's statistics).
+pub async fn wait_until_drained(roots: &[&str]) -> anyhow::Result<()> {
+    // A connection of its own per GET: an attack leaves pooled connections the server closed.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    let mut zero_in_a_row = 0;
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    while zero_in_a_row < 2 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the pipelines did not drain in 15 min"
+        );
+        let mut lag = Some(0.0);
+        for root in roots {
+            let metrics = client.get(format!("{root}/metrics")).send().await?.text().await?;
+            lag = lag.zip(actions_lag(&metrics)).map(|(a, b)| a + b);
+        }
+        zero_in_a_row = if lag == Some(0.0) { zero_in_a_row + 1 } else { 0 };
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    }
+    Ok(())
+}
+
+/// Sends a create request; the `id` of the 201 answer (anything else is an error naming it).
+pub async fn created_id(request: reqwest::RequestBuilder) -> anyhow::Result<uuid::Uuid> {
+    let response = request.send().await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    anyhow::ensure!(status == 201, "create answered {status}: {body}");
+    body["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no id in the answer: {body}"))
+}

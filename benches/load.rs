@@ -115,7 +115,7 @@ async fn run() -> anyhow::Result<()> {
     // LOAD_REUSE_SEED=1 attacks what an earlier run seeded into the same system.
     let seeded = match std::env::var("LOAD_REUSE_SEED").ok().filter(|v| v == "1") {
         Some(_) => {
-            wait_for_pipelines(&client).await?;
+            benchmarks::wait_until_drained(&[RECOMMENDER_URL, ANALYTICS_URL]).await?;
             serde_json::from_slice(&std::fs::read(&saved).context("no earlier seed")?)?
         }
         None => {
@@ -148,7 +148,7 @@ async fn run() -> anyhow::Result<()> {
         );
         outcomes.push(outcome);
     }
-    let lag = lag_after(&client).await;
+    let lag = lag_after().await;
     let report = report(&plan, &seeded, seeding, &ceilings, &outcomes, &freshness, lag);
     benchmarks::replace_section(
         &plan.root.join("docs/benchmarks.md"),
@@ -192,7 +192,7 @@ async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
                 .post(format!("{PRODUCTS_URL}/api/v1/products"))
                 .bearer_auth(&admin)
                 .json(&body);
-            async move { created_id(request).await }
+            async move { benchmarks::created_id(request).await }
         })
         .buffered(16)
         .collect::<Vec<_>>()
@@ -208,7 +208,7 @@ async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
                 "display_name": format!("Shopper {i}"),
             });
             let request = client.post(format!("{USERS_URL}/api/v1/users")).json(&body);
-            async move { created_id(request).await }
+            async move { benchmarks::created_id(request).await }
         })
         // Password hashing (argon2id) is deliberately slow: two at a time on two cores.
         .buffered(4)
@@ -246,7 +246,7 @@ async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
         accepted += count?;
     }
     eprintln!("{accepted} actions accepted; waiting for both pipelines");
-    wait_for_pipelines(client).await?;
+    benchmarks::wait_until_drained(&[RECOMMENDER_URL, ANALYTICS_URL]).await?;
 
     // Fill the cache as readers would, and keep one answer.
     let mut cached_body = Vec::new();
@@ -271,17 +271,6 @@ async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
         cached_body,
         envelope,
     })
-}
-
-async fn created_id(request: reqwest::RequestBuilder) -> anyhow::Result<Uuid> {
-    let response = request.send().await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status == 201, "create answered {status}: {body}");
-    body["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .context("an id in the answer")
 }
 
 /// The `k`-th action of user `u`: 70 % in the user's favourite category, the rest anywhere, both
@@ -335,33 +324,11 @@ fn sample_envelope(users: &[Uuid], products: &[Uuid]) -> String {
     serde_json::to_string(&event).unwrap_or_default()
 }
 
-/// Waits until the recommender and analytics have consumed everything (lag 0 twice in a row:
-/// lag is reported with librdkafka's statistics, every few seconds).
-async fn wait_for_pipelines(client: &reqwest::Client) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    let mut zero_in_a_row = 0;
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    while zero_in_a_row < 2 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the pipelines did not catch up in 15 min"
-        );
-        let mut lag = Some(0.0);
-        for base in [RECOMMENDER_URL, ANALYTICS_URL] {
-            let metrics = text(client, &format!("{base}/metrics")).await?;
-            lag = lag.zip(benchmarks::actions_lag(&metrics)).map(|(a, b)| a + b);
-        }
-        zero_in_a_row = if lag == Some(0.0) { zero_in_a_row + 1 } else { 0 };
-        tokio::time::sleep(Duration::from_secs(6)).await;
-    }
-    Ok(())
-}
-
 /// Consumer lag left once the attacks are over (the ingestion bursts' backlog).
-async fn lag_after(client: &reqwest::Client) -> f64 {
+async fn lag_after() -> f64 {
     let mut lag = 0.0;
     for base in [RECOMMENDER_URL, ANALYTICS_URL] {
-        if let Ok(metrics) = text(client, &format!("{base}/metrics")).await {
+        if let Ok(metrics) = text(&format!("{base}/metrics")).await {
             lag += gauge_sum(&metrics, "kafka_consumer_lag");
         }
     }
@@ -378,7 +345,7 @@ fn gauge_sum(metrics: &str, name: &str) -> f64 {
 
 /// GET on a connection of its own: an attack leaves pooled connections that the server has
 /// closed meanwhile.
-async fn text(_client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+async fn text(url: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
     Ok(client.get(url).send().await?.text().await?)
 }

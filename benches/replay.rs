@@ -106,7 +106,7 @@ async fn run() -> anyhow::Result<()> {
     let users = register_users(&client, &urls["users"], &split.train).await?;
     let posted = post_ratings(&client, &urls["users"], &split.train, &users, &products).await?;
     eprintln!("{posted} ratings accepted; waiting for the pipelines");
-    let drained_at = wait_until_drained(&client, &system).await?;
+    let drained_at = wait_until_drained(&system).await?;
     let (live, live_lists) = live_metrics(
         &client,
         &urls["recommender"],
@@ -178,14 +178,7 @@ async fn create_products(
                 .post(format!("{base}/products"))
                 .bearer_auth(&admin)
                 .json(&body);
-            async move {
-                let response = request.send().await?;
-                let status = response.status();
-                let body: Value = response.json().await?;
-                anyhow::ensure!(status == 201, "product answered {status}: {body}");
-                let id: Uuid = body["id"].as_str().context("an id")?.parse()?;
-                Ok::<_, anyhow::Error>((item, id))
-            }
+            async move { Ok::<_, anyhow::Error>((item, benchmarks::created_id(request).await?)) }
         })
         .buffered(16)
         .collect::<Vec<_>>()
@@ -211,14 +204,7 @@ async fn register_users(
                 "display_name": format!("MovieLens user {user}"),
             });
             let request = client.post(format!("{base}/users")).json(&body);
-            async move {
-                let response = request.send().await?;
-                let status = response.status();
-                let body: Value = response.json().await?;
-                anyhow::ensure!(status == 201, "registration answered {status}: {body}");
-                let id: Uuid = body["id"].as_str().context("an id")?.parse()?;
-                Ok::<_, anyhow::Error>((user, id))
-            }
+            async move { Ok::<_, anyhow::Error>((user, benchmarks::created_id(request).await?)) }
         })
         .buffered(4)
         .collect::<Vec<_>>()
@@ -289,25 +275,8 @@ async fn post_ratings(
 }
 
 /// Until the recommender and analytics report no lag twice in a row; the time it happened.
-async fn wait_until_drained(client: &reqwest::Client, system: &ServiceSet) -> anyhow::Result<DateTime<Utc>> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    let mut zero_in_a_row = 0;
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    while zero_in_a_row < 2 {
-        anyhow::ensure!(Instant::now() < deadline, "the pipelines did not drain in 15 min");
-        let mut lag = Some(0.0);
-        for name in ["recommender", "analytics"] {
-            let metrics = client
-                .get(format!("{}/metrics", system.root(name)))
-                .send()
-                .await?
-                .text()
-                .await?;
-            lag = lag.zip(benchmarks::actions_lag(&metrics)).map(|(a, b)| a + b);
-        }
-        zero_in_a_row = if lag == Some(0.0) { zero_in_a_row + 1 } else { 0 };
-        tokio::time::sleep(Duration::from_secs(6)).await;
-    }
+async fn wait_until_drained(system: &ServiceSet) -> anyhow::Result<DateTime<Utc>> {
+    benchmarks::wait_until_drained(&[system.root("recommender"), system.root("analytics")]).await?;
     Ok(Utc::now())
 }
 

@@ -114,11 +114,11 @@ impl ListCache {
     }
 
     /// Caches a list read from Postgres (unchanged: nothing to announce).
-    pub async fn fill(&self, user: Uuid, list: &RecommendationList) {
+    pub async fn fill(&self, user: Uuid, list: &Arc<RecommendationList>) {
         let epoch = self.local.epoch.load(Ordering::SeqCst);
         let live = self.local.live.load(Ordering::SeqCst);
         self.write(&[(user, list)], false).await;
-        self.keep(user, &Arc::new(list.clone()), live, epoch);
+        self.keep(user, list, live, epoch);
     }
 
     /// Stores changed lists in one pipeline and announces the change to every instance;

@@ -10,6 +10,7 @@ use crate::cache::ListCache;
 use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
 use crate::model::score::Scratch;
+use crate::model::sequence::UserSequence;
 use crate::recommend::{Inputs, RecommendationList};
 use crate::repository::lists::{self, Write};
 use crate::repository::state;
@@ -35,34 +36,8 @@ impl Refresher {
             .iter()
             .map(|u| (sequences.get(u), self.catalogue.interests(*u)))
             .collect();
-        let settings = &self.settings;
-        let inputs = Inputs::load(
-            &self.db,
-            &self.catalogue,
-            &profiles,
-            &settings.model,
-            settings.list_length,
-            None,
-        )
-        .await?;
-        let mut scratch = Scratch::default();
-        let built: Vec<(Uuid, RecommendationList)> = users
-            .iter()
-            .zip(&profiles)
-            .map(|(user, (sequence, interests))| {
-                (
-                    *user,
-                    inputs.build(
-                        *sequence,
-                        interests,
-                        &self.catalogue,
-                        &settings.model,
-                        settings.list_length,
-                        &mut scratch,
-                    ),
-                )
-            })
-            .collect();
+        let built: Vec<(Uuid, RecommendationList)> =
+            users.iter().copied().zip(self.build(&profiles).await?).collect();
         let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
         let txn = self.db.begin().await.context("Failed to begin a refresh")?;
         let written = lists::save(&txn, &refs, Write::IfNewer).await?;
@@ -79,25 +54,39 @@ impl Refresher {
     /// then trending. Not stored: it is the same for everyone with these interests, and storing
     /// it per user would let any unknown id create a row.
     pub async fn cold(&self, interests: Vec<String>) -> anyhow::Result<RecommendationList> {
+        let mut built = self.build(&[(None, interests)]).await?;
+        built.pop().context("no cold-start list built")
+    }
+
+    /// The list of each (sequence, interests) profile, from the stored state.
+    async fn build(
+        &self,
+        profiles: &[(Option<&UserSequence>, Vec<String>)],
+    ) -> anyhow::Result<Vec<RecommendationList>> {
         let settings = &self.settings;
-        let profiles = [(None, interests)];
         let inputs = Inputs::load(
             &self.db,
             &self.catalogue,
-            &profiles,
+            profiles,
             &settings.model,
             settings.list_length,
             None,
         )
         .await?;
-        Ok(inputs.build(
-            None,
-            &profiles[0].1,
-            &self.catalogue,
-            &settings.model,
-            settings.list_length,
-            &mut Scratch::default(),
-        ))
+        let mut scratch = Scratch::default();
+        Ok(profiles
+            .iter()
+            .map(|(sequence, interests)| {
+                inputs.build(
+                    *sequence,
+                    interests,
+                    &self.catalogue,
+                    &settings.model,
+                    settings.list_length,
+                    &mut scratch,
+                )
+            })
+            .collect())
     }
 
     /// Rebuilds the oldest lists past `list_refresh_after_seconds` (at most

@@ -197,23 +197,10 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Starts forwarding a fresh local port to `target` (`host:port`).
     pub async fn start(target: &str) -> Arc<Self> {
-        let target: SocketAddr = tokio::net::lookup_host(target)
-            .await
-            .expect("resolvable proxy target")
-            .next()
-            .expect("an address for the proxy target");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy port");
-        let port = listener.local_addr().expect("proxy address").port();
-        let proxy = Arc::new(Self {
-            port,
-            target,
-            task: Mutex::new(None),
-        });
-        proxy.serve(listener);
-        proxy
+        Self::start_on(0, target).await
     }
 
-    /// Like [`TcpProxy::start`] on a fixed local port.
+    /// Like [`TcpProxy::start`] on a fixed local port (0: any free one).
     pub async fn start_on(port: u16, target: &str) -> Arc<Self> {
         let target: SocketAddr = tokio::net::lookup_host(target)
             .await

@@ -82,8 +82,9 @@ pub async fn for_user(
         Some((list, tier)) => (Source::Cache, Some(tier), list),
         None => match lists::load(&refresher.db, user).await.map_err(unexpected)? {
             Some(list) => {
+                let list = Arc::new(list);
                 refresher.cache.fill(user, &list).await;
-                (Source::Database, None, Arc::new(list))
+                (Source::Database, None, list)
             }
             None => {
                 let interests = refresher.catalogue.interests(user);
