@@ -6,6 +6,11 @@
 //! channel; every instance drops its copies of them. An instance uses its in-process tier only
 //! while it is subscribed: when the subscription is lost it clears the tier and reads Redis
 //! until it is subscribed again, so a missed message can never leave a stale copy behind.
+//!
+//! In Redis a list is a hash: `v`, the list's version (see [`version`]), and `l`, the list.
+//! Every write goes through [`WRITE_IF_NEWER`], so a read that loaded a list from Postgres just
+//! before a flush replaced it cannot put its older copy back over the new one; a deleted user's
+//! entry is a tombstone (version `~`, no list) that no list outranks.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +23,29 @@ use uuid::Uuid;
 
 use crate::metrics::RecommenderMetrics;
 use crate::recommend::RecommendationList;
+
+/// Writes a list unless the stored one is at least as new. Versions are fixed-width strings,
+/// so Lua's string comparison orders them.
+const WRITE_IF_NEWER: &str = r"
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and current >= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'l', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1";
+
+/// The version of a tombstone: sorts after every list version.
+const TOMBSTONE: &str = "~";
+
+/// A list's version in Redis: the sequence version it was built from, then when it was built.
+/// The newest computation wins, as in Postgres, where a recomputation never replaces a list
+/// built from a later sequence.
+fn version(list: &RecommendationList) -> String {
+    format!(
+        "{:020}:{:020}",
+        list.based_on.max(0),
+        list.generated_at.timestamp_micros().max(0)
+    )
+}
 
 /// Where a cached list came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,15 +121,16 @@ impl ListCache {
         }
         let epoch = self.local.epoch.load(Ordering::SeqCst);
         let mut conn = self.redis.connection();
-        let list: Arc<RecommendationList> = match conn.get::<_, Option<Vec<u8>>>(self.key(user)).await {
-            Ok(Some(bytes)) => Arc::new(serde_json::from_slice(&bytes).ok()?),
-            Ok(None) => return None,
-            Err(e) => {
-                self.metrics.cache_errors.inc();
-                tracing::warn!(error = %e, "Redis read failed; answering from Postgres");
-                return None;
-            }
-        };
+        let list: Arc<RecommendationList> =
+            match conn.hget::<_, _, Option<Vec<u8>>>(self.key(user), "l").await {
+                Ok(Some(bytes)) => Arc::new(serde_json::from_slice(&bytes).ok()?),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.metrics.cache_errors.inc();
+                    tracing::warn!(error = %e, "Redis read failed; answering from Postgres");
+                    return None;
+                }
+            };
         self.keep(user, &list, live, epoch);
         Some((list, Tier::Redis))
     }
@@ -113,7 +142,8 @@ impl ListCache {
         }
     }
 
-    /// Caches a list read from Postgres (unchanged: nothing to announce).
+    /// Caches a list read from Postgres (unchanged: nothing to announce). A newer list written
+    /// since the read was made stays.
     pub async fn fill(&self, user: Uuid, list: &Arc<RecommendationList>) {
         let epoch = self.local.epoch.load(Ordering::SeqCst);
         let live = self.local.live.load(Ordering::SeqCst);
@@ -121,8 +151,8 @@ impl ListCache {
         self.keep(user, list, live, epoch);
     }
 
-    /// Stores changed lists in one pipeline and announces the change to every instance;
-    /// failures are logged and counted (Postgres has the lists).
+    /// Stores changed lists in one pipeline (each unless Redis has a newer one) and announces
+    /// the change to every instance; failures are logged and counted (Postgres has the lists).
     pub async fn put(&self, lists: &[(Uuid, &RecommendationList)]) {
         self.local.forget(lists.iter().map(|(u, _)| *u));
         self.write(lists, true).await;
@@ -136,7 +166,14 @@ impl ListCache {
         for (user, list) in lists {
             match serde_json::to_vec(list) {
                 Ok(bytes) => {
-                    pipe.set_ex(self.key(*user), bytes, self.ttl_seconds).ignore();
+                    pipe.cmd("EVAL")
+                        .arg(WRITE_IF_NEWER)
+                        .arg(1)
+                        .arg(self.key(*user))
+                        .arg(version(list))
+                        .arg(bytes)
+                        .arg(self.ttl_seconds)
+                        .ignore();
                 }
                 Err(e) => tracing::error!(error = %e, "a list does not serialise"),
             }
@@ -152,11 +189,18 @@ impl ListCache {
         }
     }
 
-    /// Drops a user's cached list everywhere.
-    pub async fn invalidate(&self, user: Uuid) {
+    /// Drops a deleted user's cached list everywhere; the tombstone left in Redis keeps a read
+    /// that loaded the list before the deletion from caching it again.
+    pub async fn forget_user(&self, user: Uuid) {
         self.local.forget([user]);
+        let key = self.key(user);
         let mut pipe = redis::pipe();
-        pipe.del(self.key(user))
+        pipe.atomic()
+            .del(&key)
+            .ignore()
+            .hset(&key, "v", TOMBSTONE)
+            .ignore()
+            .expire(&key, self.ttl_seconds as i64)
             .ignore()
             .publish(self.channel(), announcement([user]))
             .ignore();

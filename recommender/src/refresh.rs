@@ -42,11 +42,10 @@ impl Refresher {
         let txn = self.db.begin().await.context("Failed to begin a refresh")?;
         let written = lists::save(&txn, &refs, Write::IfNewer).await?;
         txn.commit().await.context("Failed to commit a refresh")?;
-        // Invalidate rather than fill: a flush may have cached a newer list meanwhile, and the
-        // next read then takes the newest one from Postgres.
-        for user in written {
-            self.cache.invalidate(user).await;
-        }
+        // A list a flush cached meanwhile is newer and stays (the cache compares versions).
+        let changed: Vec<(Uuid, &RecommendationList)> =
+            refs.into_iter().filter(|(u, _)| written.contains(u)).collect();
+        self.cache.put(&changed).await;
         Ok(built)
     }
 

@@ -66,7 +66,7 @@ async fn apply(refresher: &Refresher, event: &ConsumedEvent) -> Result<(), Handl
         event_types::USER_DELETED => {
             let deleted: UserDeleted = payload(event)?;
             catalogue.delete_user(deleted.id).await?;
-            refresher.cache.invalidate(deleted.id).await;
+            refresher.cache.forget_user(deleted.id).await;
         }
         // Newer producers may add event types; they do not concern the recommender.
         other => tracing::debug!(event_type = other, "ignored event type"),

@@ -182,6 +182,18 @@ async fn in_process_lists_serve_repeat_reads_and_follow_every_change() {
     let (other, user) = (Uuid::now_v7(), Uuid::now_v7());
     app.action(other, a, ActionKind::View, 1).await;
     app.action(other, b, ActionKind::View, 2).await;
+    // A flush rebuilds the lists of the users it touches: the pair must be counted before the
+    // user acts, or the user's list may be built (once) without it.
+    app.flush_until("b is similar to a", || async {
+        let similar: serde_json::Value = app
+            .get(&format!("/products/{a}/similar"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        similar[0]["product_id"] == json!(b)
+    })
+    .await;
     app.action(user, a, ActionKind::View, 3).await;
     // The flushed list (b similar to a), not the cold-start one (b popular in Toys).
     app.flush_until("the list is stored", || async {
@@ -266,6 +278,43 @@ async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
             && l.ends_with(" 1")
     });
     assert!(served_from_db, "{metrics}");
+}
+
+/// A read that loaded a list from Postgres before a flush (or a deletion) replaced it must not
+/// put its older copy back into Redis: the interleaving, played in order.
+#[actix_web::test]
+async fn an_older_list_never_replaces_a_newer_one_in_redis() {
+    use recommender::cache::ListCache;
+    use recommender::recommend::RecommendationList;
+    use std::sync::Arc;
+
+    let settings = crate::helpers::test_settings().await;
+    let redis = shared::redis_store::RedisStore::connect_lazy(&settings.common.redis).unwrap();
+    let metrics =
+        recommender::metrics::RecommenderMetrics::new(&shared::metrics::new_registry("recommender").unwrap())
+            .unwrap();
+    let cache = ListCache::new(redis, 60, 0, metrics);
+    let list = |based_on| RecommendationList {
+        items: Vec::new(),
+        generated_at: chrono::Utc::now(),
+        based_on,
+    };
+    let user = Uuid::now_v7();
+    let (older, newer) = (Arc::new(list(1)), list(2));
+    // The read loaded `older`; the flush stores `newer`; the read's fill comes last.
+    cache.put(&[(user, &newer)]).await;
+    cache.fill(user, &older).await;
+    let (cached, _) = cache.get(user).await.expect("cached");
+    assert_eq!(cached.based_on, 2);
+    // The newest computation wins, whichever writes first.
+    let later = list(2);
+    cache.put(&[(user, &later)]).await;
+    assert_eq!(cache.get(user).await.unwrap().0.generated_at, later.generated_at);
+    // A deleted user's list is not cached again by a read that started before the deletion.
+    cache.forget_user(user).await;
+    cache.fill(user, &older).await;
+    cache.put(&[(user, &list(3))]).await;
+    assert!(cache.get(user).await.is_none());
 }
 
 #[actix_web::test]
