@@ -102,8 +102,10 @@ impl ListCache {
         }
     }
 
+    /// Named `list:` since entries became versioned hashes: the string entries of older
+    /// releases, under `recs:`, are never read and expire within the cache lifetime.
     fn key(&self, user: Uuid) -> String {
-        self.redis.key(&format!("recs:{user}"))
+        self.redis.key(&format!("list:{user}"))
     }
 
     fn channel(&self) -> String {

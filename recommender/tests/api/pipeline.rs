@@ -255,7 +255,7 @@ async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
     .await;
     let cached = app.recommendations(user).await;
     let redis = shared::redis_store::RedisStore::connect_lazy(&app.settings.common.redis).unwrap();
-    let key = redis.key(&format!("recs:{user}"));
+    let key = redis.key(&format!("list:{user}"));
     let _: () = redis::AsyncCommands::del(&mut redis.connection(), &key)
         .await
         .unwrap();
