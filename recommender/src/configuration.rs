@@ -51,6 +51,13 @@ pub struct RecommenderSettings {
     /// How many stale lists a sweep (one per second) rebuilds at most.
     #[serde(default = "default_list_refresh_batch")]
     pub list_refresh_batch: u64,
+    /// How long pair-count rows read from Postgres are reused for building lists (0 = never):
+    /// lists may miss this much of other users' latest co-interactions (see `RowCache`).
+    #[serde(default = "default_row_cache_ms")]
+    pub row_cache_ms: u64,
+    /// Pairs (~16 bytes each) the row cache holds at most.
+    #[serde(default = "default_row_cache_pairs")]
+    pub row_cache_pairs: u64,
     /// Model parameters; the defaults are the ones measured in docs/evaluation.md.
     #[serde(default)]
     pub model: ModelParams,
@@ -95,6 +102,12 @@ impl ActionWeights {
 fn default_local_cache_capacity() -> usize {
     100_000
 }
+fn default_row_cache_ms() -> u64 {
+    5000
+}
+fn default_row_cache_pairs() -> u64 {
+    4_000_000
+}
 fn default_list_refresh_after() -> u64 {
     3600
 }
@@ -133,6 +146,8 @@ impl Default for RecommenderSettings {
             local_cache_capacity: default_local_cache_capacity(),
             list_refresh_after_seconds: default_list_refresh_after(),
             list_refresh_batch: default_list_refresh_batch(),
+            row_cache_ms: default_row_cache_ms(),
+            row_cache_pairs: default_row_cache_pairs(),
             model: ModelParams::default(),
         }
     }

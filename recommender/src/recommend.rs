@@ -12,7 +12,7 @@ use crate::catalogue::Catalogue;
 use crate::model::score::{neighbours, pair_of, score, Counts, Norms, Scratch};
 use crate::model::sequence::UserSequence;
 use crate::model::{Item, ModelParams};
-use crate::repository::state;
+use crate::repository::state::{self, RowCache};
 
 /// Why an item is on the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -107,6 +107,7 @@ impl Inputs {
     /// writes its counts last, to hold the locks on shared rows as briefly as possible).
     pub async fn load(
         db: &impl ConnectionTrait,
+        row_cache: &RowCache,
         catalogue: &Catalogue,
         users: &[(Option<&UserSequence>, Vec<String>)],
         params: &ModelParams,
@@ -133,7 +134,7 @@ impl Inputs {
                     .collect()
             })
             .unwrap_or_default();
-        let (mut rows, mut counts) = state::rows(db, &items, &extra).await?;
+        let (mut rows, mut counts) = row_cache.rows(db, &items, &extra).await?;
         if let Some(pending) = pending {
             merge_pending(&mut rows, &mut counts, pending, &items);
         }

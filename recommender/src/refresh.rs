@@ -13,7 +13,7 @@ use crate::model::score::Scratch;
 use crate::model::sequence::UserSequence;
 use crate::recommend::{Inputs, RecommendationList};
 use crate::repository::lists::{self, Write};
-use crate::repository::state;
+use crate::repository::state::{self, RowCache};
 
 /// What a refresh reads and writes.
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct Refresher {
     pub db: DatabaseConnection,
     pub catalogue: Catalogue,
     pub cache: ListCache,
+    pub rows: RowCache,
     pub settings: Arc<RecommenderSettings>,
 }
 
@@ -65,6 +66,7 @@ impl Refresher {
         let settings = &self.settings;
         let inputs = Inputs::load(
             &self.db,
+            &self.rows,
             &self.catalogue,
             profiles,
             &settings.model,

@@ -21,6 +21,7 @@ use crate::consumers::catalogue::CatalogueUpdater;
 use crate::metrics::RecommenderMetrics;
 use crate::migration::Migrator;
 use crate::refresh::Refresher;
+use crate::repository::state::RowCache;
 use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
@@ -54,15 +55,21 @@ impl Application {
         if recommender.local_cache_capacity > 0 {
             cache.start_listener();
         }
+        let rows = RowCache::new(
+            Duration::from_millis(recommender.row_cache_ms),
+            recommender.row_cache_pairs,
+        );
         let refresher = Refresher {
             db: infra.db.clone(),
             catalogue: catalogue.clone(),
             cache: cache.clone(),
+            rows: rows.clone(),
             settings: recommender.clone(),
         };
         let deps = Deps {
             db: infra.db.clone(),
             cache,
+            rows,
             catalogue,
             settings: recommender,
             metrics: metrics.clone(),

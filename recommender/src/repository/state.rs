@@ -1,7 +1,11 @@
 //! The model's durable state.
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
 use rustc_hash::FxHashMap;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
@@ -101,20 +105,104 @@ pub async fn add_counts(
     Ok(())
 }
 
-/// Counts rows `from → [(to, C)]` of these items, and `N` of every item involved (plus `extra`).
-pub async fn rows(
+/// Pair-count rows kept in process for a short time. Popular items are in the neighbour sets of
+/// most flushes, and reading their rows from Postgres for every flush was most of a flush's time
+/// under load (hundreds of thousands of rows each). A list may then miss the last `ttl` of
+/// *other* users' co-interactions; a flush always adds its own increments, and item counts `N`
+/// are read fresh every time. A `ttl` of zero reads every row from Postgres.
+#[derive(Clone)]
+pub struct RowCache {
+    rows: Arc<Cache<Item, Arc<CachedRow>, RowWeight>>,
+    ttl: Duration,
+}
+
+/// A row as read at `loaded`.
+struct CachedRow {
+    loaded: Instant,
+    pairs: Vec<(Item, f64)>,
+}
+
+/// Rows weigh their number of pairs, so the capacity bounds memory (~16 bytes a pair).
+#[derive(Clone)]
+struct RowWeight;
+
+impl Weighter<Item, Arc<CachedRow>> for RowWeight {
+    fn weight(&self, _: &Item, row: &Arc<CachedRow>) -> u64 {
+        row.pairs.len() as u64 + 1
+    }
+}
+
+impl RowCache {
+    /// Keeps rows `ttl`, at most `capacity_pairs` pairs in all.
+    pub fn new(ttl: Duration, capacity_pairs: u64) -> Self {
+        let capacity = capacity_pairs.max(1);
+        Self {
+            rows: Arc::new(Cache::with_weighter(
+                (capacity / 1000).clamp(16, 100_000) as usize,
+                capacity,
+                RowWeight,
+            )),
+            ttl,
+        }
+    }
+
+    /// Counts rows `from → [(to, C)]` of these items (from this cache when younger than `ttl`),
+    /// and `N` of every item involved (plus `extra`), always from `db`.
+    pub async fn rows(
+        &self,
+        db: &impl ConnectionTrait,
+        items: &[Item],
+        extra: &[Item],
+    ) -> anyhow::Result<(FxHashMap<Item, Vec<(Item, f64)>>, FxHashMap<Item, f64>)> {
+        let mut rows: FxHashMap<Item, Vec<(Item, f64)>> = FxHashMap::default();
+        let mut missing = Vec::new();
+        for &item in items {
+            match self.rows.get(&item).filter(|r| r.loaded.elapsed() < self.ttl) {
+                Some(row) if row.pairs.is_empty() => {}
+                Some(row) => {
+                    rows.insert(item, row.pairs.clone());
+                }
+                None => missing.push(item),
+            }
+        }
+        let loaded_at = Instant::now();
+        let mut loaded = load_rows(db, &missing).await?;
+        for item in missing {
+            let pairs = loaded.remove(&item).unwrap_or_default();
+            if !self.ttl.is_zero() {
+                let row = CachedRow {
+                    loaded: loaded_at,
+                    pairs: pairs.clone(),
+                };
+                self.rows.insert(item, Arc::new(row));
+            }
+            if !pairs.is_empty() {
+                rows.insert(item, pairs);
+            }
+        }
+        let mut involved: Vec<Item> = items
+            .iter()
+            .chain(extra)
+            .copied()
+            .chain(rows.values().flatten().map(|&(to, _)| to))
+            .collect();
+        involved.sort_unstable();
+        involved.dedup();
+        Ok((rows, item_counts(db, &involved).await?))
+    }
+}
+
+/// The stored rows of these items (items without pairs are absent).
+async fn load_rows(
     db: &impl ConnectionTrait,
     items: &[Item],
-    extra: &[Item],
-) -> anyhow::Result<(FxHashMap<Item, Vec<(Item, f64)>>, FxHashMap<Item, f64>)> {
+) -> anyhow::Result<FxHashMap<Item, Vec<(Item, f64)>>> {
+    let mut rows: FxHashMap<Item, Vec<(Item, f64)>> = FxHashMap::default();
+    if items.is_empty() {
+        return Ok(rows);
+    }
     let ids: Vec<i32> = items.iter().map(|&i| i as i32).collect();
     let sql = "SELECT from_item, to_item, weight FROM co_counts WHERE from_item = ANY($1)";
-    let mut rows: FxHashMap<Item, Vec<(Item, f64)>> = FxHashMap::default();
-    let mut involved: Vec<i32> = ids
-        .iter()
-        .copied()
-        .chain(extra.iter().map(|&i| i as i32))
-        .collect();
     for row in db
         .query_all(statement(sql, vec![ids.into()]))
         .await
@@ -126,21 +214,24 @@ pub async fn rows(
             row.try_get("", "weight")?,
         );
         rows.entry(from as Item).or_default().push((to as Item, weight));
-        involved.push(to);
     }
-    involved.sort_unstable();
-    involved.dedup();
+    Ok(rows)
+}
+
+/// `N` of these items (absent: 0).
+async fn item_counts(db: &impl ConnectionTrait, items: &[Item]) -> anyhow::Result<FxHashMap<Item, f64>> {
+    let ids: Vec<i32> = items.iter().map(|&i| i as i32).collect();
     let sql = "SELECT item, users FROM item_counts WHERE item = ANY($1)";
     let mut counts = FxHashMap::default();
     for row in db
-        .query_all(statement(sql, vec![involved.into()]))
+        .query_all(statement(sql, vec![ids.into()]))
         .await
         .context("Failed to load item counts")?
     {
         let (item, users): (i32, f64) = (row.try_get("", "item")?, row.try_get("", "users")?);
         counts.insert(item as Item, users);
     }
-    Ok((rows, counts))
+    Ok(counts)
 }
 
 /// The most popular items (by decayed popularity), best first.

@@ -195,7 +195,9 @@ pub async fn similar(
     let scored = match state.similar.get(&item) {
         Some(scored) => scored,
         None => {
-            let (rows, counts) = state::rows(&refresher.db, &[item], &[])
+            let (rows, counts) = refresher
+                .rows
+                .rows(&refresher.db, &[item], &[])
                 .await
                 .map_err(unexpected)?;
             let params = &refresher.settings.model;

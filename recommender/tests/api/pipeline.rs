@@ -317,6 +317,37 @@ async fn an_older_list_never_replaces_a_newer_one_in_redis() {
     assert!(cache.get(user).await.is_none());
 }
 
+/// Pair-count rows are reused for the row cache's lifetime (lists may miss that much of other
+/// users' latest co-interactions) and read again after it; item counts are always read fresh.
+#[actix_web::test]
+async fn pair_count_rows_are_reused_for_the_row_caches_lifetime_only() {
+    use recommender::repository::state::RowCache;
+    use sea_orm::ConnectionTrait;
+    use std::time::Duration;
+
+    let app = spawn_app().await;
+    let db = shared::db::connect_lazy(&app.settings.common.database)
+        .await
+        .unwrap();
+    let write = |sql: &'static str| {
+        let db = db.clone();
+        async move { db.execute_unprepared(sql).await.unwrap() }
+    };
+    write("INSERT INTO co_counts (from_item, to_item, weight) VALUES (1, 2, 1.0)").await;
+    write("INSERT INTO item_counts (item, users, popularity) VALUES (1, 1.0, 0.0), (2, 1.0, 0.0)").await;
+    let kept = RowCache::new(Duration::from_secs(3600), 1000);
+    let fresh = RowCache::new(Duration::ZERO, 1000);
+    let (rows, _) = kept.rows(&db, &[1], &[]).await.unwrap();
+    assert_eq!(rows[&1], vec![(2, 1.0)]);
+    write("UPDATE co_counts SET weight = 3.0").await;
+    write("UPDATE item_counts SET users = 5.0 WHERE item = 2").await;
+    let (rows, counts) = kept.rows(&db, &[1], &[]).await.unwrap();
+    assert_eq!(rows[&1], vec![(2, 1.0)], "the row is reused");
+    assert_eq!(counts[&2], 5.0, "item counts are read fresh");
+    let (rows, _) = fresh.rows(&db, &[1], &[]).await.unwrap();
+    assert_eq!(rows[&1], vec![(2, 3.0)]);
+}
+
 #[actix_web::test]
 async fn reads_are_answered_from_postgres_while_redis_is_down() {
     let proxy = shared::testing::TcpProxy::start("127.0.0.1:6379").await;

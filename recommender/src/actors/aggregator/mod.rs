@@ -33,13 +33,15 @@ use crate::model::score::{Counts, Scratch};
 use crate::model::sequence::{Interaction, UserSequence};
 use crate::model::Item;
 use crate::recommend::{Inputs, RecommendationList};
-use crate::repository::{lists, state};
+use crate::repository::lists;
+use crate::repository::state::{self, RowCache};
 
 /// What every aggregator shares.
 #[derive(Clone)]
 pub struct Deps {
     pub db: DatabaseConnection,
     pub cache: ListCache,
+    pub rows: RowCache,
     pub catalogue: Catalogue,
     pub settings: Arc<RecommenderSettings>,
     pub metrics: RecommenderMetrics,
@@ -310,6 +312,7 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         .collect();
     let inputs = Inputs::load(
         &txn,
+        &deps.rows,
         &deps.catalogue,
         &profiles,
         &settings.model,
