@@ -2,6 +2,7 @@
 mod m20261128_000001_create_model;
 mod m20261129_000002_list_versions;
 mod m20261129_000003_list_age;
+mod m20261129_000004_count_fillfactor;
 
 use sea_orm_migration::prelude::*;
 use shared::pipeline::migration::CreatePipelineTables;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_model::Migration),
             Box::new(m20261129_000002_list_versions::Migration),
             Box::new(m20261129_000003_list_age::Migration),
+            Box::new(m20261129_000004_count_fillfactor::Migration),
         ]
     }
 }
