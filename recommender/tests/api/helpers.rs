@@ -188,6 +188,13 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The products similar to `product`, as answered.
+    pub async fn similar(&self, product: Uuid) -> Value {
+        let response = self.get(&format!("/products/{product}/similar")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     /// Waits until the catalogue knows `product` (it shows in the popular list of `category`).
     pub async fn wait_for_product(&self, product: Uuid, category: &str) {
         let path = format!("/recommendations/popular?category={category}&limit=50");

@@ -23,13 +23,7 @@ async fn co_interactions_shape_the_next_users_list_with_reasons() {
     }
     // Lists are recomputed for the users a flush touches: let the co-interactions land first.
     app.flush_until("b and c are similar to a", || async {
-        let similar: serde_json::Value = app
-            .get(&format!("/products/{a}/similar"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        similar.as_array().is_some_and(|s| s.len() == 2)
+        app.similar(a).await.as_array().is_some_and(|s| s.len() == 2)
     })
     .await;
     let newcomer = Uuid::now_v7();
@@ -149,15 +143,7 @@ async fn duplicate_event_ids_change_nothing() {
     // sim(a, b) = 1 / 2^alpha. Before the probe is flushed it is 1; double counting would make it
     // 3 / 2^alpha: wait until it settles at or below the expected value, then check it exactly.
     let expected = 1.0 / 2f64.powf(app.settings.recommender.model.alpha);
-    let similarity = || async {
-        let similar: serde_json::Value = app
-            .get(&format!("/products/{a}/similar"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        similar[0]["score"].as_f64()
-    };
+    let similarity = || async { app.similar(a).await[0]["score"].as_f64() };
     app.flush_until("the counts settle", || async {
         similarity().await.is_some_and(|s| s <= expected + 1e-9)
     })
@@ -185,13 +171,7 @@ async fn in_process_lists_serve_repeat_reads_and_follow_every_change() {
     // A flush rebuilds the lists of the users it touches: the pair must be counted before the
     // user acts, or the user's list may be built (once) without it.
     app.flush_until("b is similar to a", || async {
-        let similar: serde_json::Value = app
-            .get(&format!("/products/{a}/similar"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        similar[0]["product_id"] == json!(b)
+        app.similar(a).await[0]["product_id"] == json!(b)
     })
     .await;
     app.action(user, a, ActionKind::View, 3).await;
