@@ -23,6 +23,10 @@ pub struct AnalyticsSettings {
     /// Raw events older than this (by occurrence) are deleted.
     #[serde(default = "default_raw_retention")]
     pub raw_retention_days: u32,
+    /// Minute and hour buckets of the statistics, and the per-user rows behind unique-user
+    /// counts, older than this are deleted (never below 31: the longest window reaches 30 days).
+    #[serde(default = "default_bucket_retention")]
+    pub bucket_retention_days: u32,
     /// How long applied event ids are remembered for deduplication.
     #[serde(default = "default_processed_retention")]
     pub processed_event_retention_hours: u64,
@@ -33,6 +37,9 @@ pub struct AnalyticsSettings {
 
 fn default_raw_retention() -> u32 {
     90
+}
+fn default_bucket_retention() -> u32 {
+    31
 }
 fn default_processed_retention() -> u64 {
     168
@@ -50,6 +57,7 @@ impl Default for AnalyticsSettings {
         Self {
             flush_interval_ms: default_flush_interval(),
             raw_retention_days: default_raw_retention(),
+            bucket_retention_days: default_bucket_retention(),
             processed_event_retention_hours: default_processed_retention(),
             cache_ttl_seconds: default_cache_ttl(),
         }

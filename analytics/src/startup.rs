@@ -43,6 +43,7 @@ impl Application {
             metrics: AnalyticsMetrics::new(&infra.registry)?,
             flush_interval: Duration::from_millis(settings.analytics.flush_interval_ms),
             raw_retention_days: settings.analytics.raw_retention_days,
+            bucket_retention_days: settings.analytics.bucket_retention_days,
             processed_retention_hours: settings.analytics.processed_event_retention_hours,
             offsets: Arc::new(OnceLock::new()),
         };

@@ -323,3 +323,56 @@ async fn answers_come_from_postgres_while_redis_is_down() {
         (json!("database"), json!(1))
     );
 }
+
+/// Hourly maintenance deletes what no window reaches (minute and hour buckets, unique-user rows)
+/// past the retention, never less than 31 days, and keeps day buckets for long-term reports.
+#[actix_web::test]
+async fn buckets_no_window_reaches_are_pruned_and_day_buckets_stay() {
+    use sea_orm::ConnectionTrait;
+
+    let app = spawn_app().await;
+    let db = shared::db::connect_lazy(&app.settings.common.database)
+        .await
+        .unwrap();
+    let (product, user) = (Uuid::now_v7(), Uuid::now_v7());
+    for (bucket, age) in [
+        ("minute", 40),
+        ("hour", 40),
+        ("day", 40),
+        ("minute", 2),
+        ("hour", 2),
+        ("day", 2),
+    ] {
+        let start = format!("date_trunc('day', now()) - interval '{age} days'");
+        for sql in [
+            format!("INSERT INTO product_stats (product_id, bucket, bucket_start) VALUES ('{product}', '{bucket}', {start})"),
+            format!("INSERT INTO product_bucket_users VALUES ('{product}', '{bucket}', {start}, '{user}')"),
+            format!("INSERT INTO global_stats (bucket, bucket_start, metric, value) VALUES ('{bucket}', {start}, 'views', 1)"),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+    }
+    // A retention below the longest window is raised to 31 days.
+    let deleted = analytics::repository::stats::prune_buckets(&db, 1).await.unwrap();
+    assert_eq!(deleted, 7);
+    let left = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            let sql = format!(
+                "SELECT bucket || ':' || (bucket_start < now() - interval '31 days')::text AS b FROM {table} ORDER BY 1"
+            );
+            let rows = db
+                .query_all(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| r.try_get::<String>("", "b").unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let recent = ["day:false", "hour:false", "minute:false"];
+    assert_eq!(left("product_bucket_users").await, recent);
+    let with_old_day = ["day:false", "day:true", "hour:false", "minute:false"];
+    assert_eq!(left("product_stats").await, with_old_day);
+    assert_eq!(left("global_stats").await, with_old_day);
+}

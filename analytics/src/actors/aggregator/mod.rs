@@ -34,6 +34,8 @@ pub struct Deps {
     pub flush_interval: Duration,
     /// Raw events and processed ids past these ages are deleted hourly.
     pub raw_retention_days: u32,
+    /// Minute and hour buckets, and unique-user rows, older than this are deleted.
+    pub bucket_retention_days: u32,
     pub processed_retention_hours: u64,
     /// Set once the consumer runs: committed offsets are stored as a hint for restarts.
     pub offsets: Arc<OnceLock<OffsetStore>>,

@@ -40,9 +40,18 @@ impl Actor for Router {
             ctx.spawn(actix::fut::wrap_future(async move {
                 let raw = crate::repository::stats::prune_raw(&deps.db, deps.raw_retention_days).await;
                 let ids = shared::pipeline::prune_processed(&deps.db, deps.processed_retention_hours).await;
-                match (raw, ids) {
-                    (Ok(raw), Ok(ids)) => tracing::info!(raw, ids, "pruned raw events and processed ids"),
-                    (raw, ids) => tracing::warn!(?raw, ?ids, "pruning failed"),
+                let buckets =
+                    crate::repository::stats::prune_buckets(&deps.db, deps.bucket_retention_days).await;
+                match (raw, ids, buckets) {
+                    (Ok(raw), Ok(ids), Ok(buckets)) => {
+                        tracing::info!(
+                            raw,
+                            ids,
+                            buckets,
+                            "pruned raw events, processed ids and old buckets"
+                        )
+                    }
+                    (raw, ids, buckets) => tracing::warn!(?raw, ?ids, ?buckets, "pruning failed"),
                 }
             }));
         });
