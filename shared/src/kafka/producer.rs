@@ -68,8 +68,10 @@ impl EventProducer {
     }
 
     /// Publishes `event` to the logical topic `topic`, keyed by `event.key`, and waits for the
-    /// broker's acknowledgement (at most the configured message timeout).
-    #[tracing::instrument(skip(self, event), fields(event_id = %event.event_id, event_type = %event.event_type))]
+    /// broker's acknowledgement (at most the configured message timeout). The span is at debug
+    /// level: at info, one line per event was most of the work of ingesting a batch; callers log
+    /// what they accepted (see the users service's actions route).
+    #[tracing::instrument(level = "debug", skip(self, event), fields(event_id = %event.event_id, event_type = %event.event_type))]
     pub async fn publish<P: Serialize>(
         &self,
         topic: &str,
