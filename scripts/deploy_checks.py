@@ -1,8 +1,10 @@
 """Checks of the deployment files and of the running native system (see scripts/check-deploy)."""
 import json
+import os
 import re
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -55,13 +57,27 @@ def get(url, headers=None, body=None, method=None):
         return response.status, response.read().decode()
 
 
+def admin_login(users):
+    """The bootstrap admin's login (the services' own settings, overridable like theirs)."""
+    email = os.environ.get("APP_ADMIN__EMAIL", "admin@example.com")
+    password = os.environ.get("APP_ADMIN__PASSWORD", "local-admin-password")
+    try:
+        return get(f"{users}/auth/login", body={"email": email, "password": password})[1]
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            sys.exit(f"the native admin {email} does not log in with the configured password (changed "
+                     "on this machine?): set APP_ADMIN__PASSWORD, or empty the native data with "
+                     "`scripts/run down && scripts/infra reset`")
+        raise
+
+
 def traffic():
     """Exercises every service once, so that the metrics families appear."""
     users, products = "http://127.0.0.1:8081/api/v1", "http://127.0.0.1:8082/api/v1"
     email = f"deploy-check-{uuid.uuid4().hex[:8]}@example.com"
     get(f"{users}/users", body={"email": email, "password": "deploy check password", "display_name": "Check"})
     token = json.loads(get(f"{users}/auth/login", body={"email": email, "password": "deploy check password"})[1])["access_token"]
-    admin = json.loads(get(f"{users}/auth/login", body={"email": "admin@example.com", "password": "local-admin-password"})[1])["access_token"]
+    admin = json.loads(admin_login(users))["access_token"]
     me = json.loads(get(f"{users}/users/me", {"authorization": f"Bearer {token}"})[1])
     product = json.loads(get(f"{products}/products", {"authorization": f"Bearer {admin}"},
                              {"name": "Check", "category": "Checks", "price": {"amount": "1.00", "currency": "EUR"}})[1])
