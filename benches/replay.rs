@@ -33,9 +33,8 @@ use uuid::Uuid;
 
 const K: usize = 10;
 const TOLERANCE: f64 = 0.005;
-/// The recommender's row cache lifetime during the replay (shorter than the default, so lists
-/// built from the final counts come sooner).
-const ROW_CACHE: Duration = Duration::from_secs(1);
+/// Longest an instance's replica takes to apply the last delta record (it polls every 100 ms).
+const REPLICA_LAG: Duration = Duration::from_secs(1);
 const API_KEY: &str = "local-development-api-key";
 const REPORT_BEGIN: &str = "<!-- replay:begin -->";
 const REPORT_END: &str = "<!-- replay:end -->";
@@ -90,10 +89,6 @@ async fn run() -> anyhow::Result<()> {
         env.push(("RUST_LOG".into(), "warn".into()));
         if name == "recommender" {
             env.push(("APP_ENVIRONMENT".into(), "replay".into()));
-            env.push((
-                "APP_RECOMMENDER__ROW_CACHE_MS".into(),
-                ROW_CACHE.as_millis().to_string(),
-            ));
         }
     })
     .await;
@@ -298,8 +293,8 @@ async fn live_metrics(
     drained_at: DateTime<Utc>,
 ) -> anyhow::Result<(Metrics, BTreeMap<u32, Vec<Item>>)> {
     let item_of: HashMap<Uuid, Item> = products.iter().map(|(i, p)| (*p, *i)).collect();
-    // A list built later than this read every pair-count row after the pipelines drained.
-    let exact_after = drained_at + ROW_CACHE + Duration::from_secs(1);
+    // A list built later than this was built from a replica holding every delta.
+    let exact_after = drained_at + REPLICA_LAG;
     let mut relevant: HashMap<u32, FxHashSet<Item>> = HashMap::new();
     for rating in &split.test {
         relevant.entry(rating.user).or_default().insert(rating.item);

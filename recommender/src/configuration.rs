@@ -51,13 +51,18 @@ pub struct RecommenderSettings {
     /// How many stale lists a sweep (one per second) rebuilds at most.
     #[serde(default = "default_list_refresh_batch")]
     pub list_refresh_batch: u64,
-    /// How long pair-count rows read from Postgres are reused for building lists (0 = never):
-    /// lists may miss this much of other users' latest co-interactions (see `RowCache`).
-    #[serde(default = "default_row_cache_ms")]
-    pub row_cache_ms: u64,
-    /// Pairs (~16 bytes each) the row cache holds at most.
-    #[serde(default = "default_row_cache_pairs")]
-    pub row_cache_pairs: u64,
+    /// How often the replica reads delta records other instances committed (its own are
+    /// applied at once).
+    #[serde(default = "default_replica_poll_ms")]
+    pub replica_poll_ms: u64,
+    /// How often the model state is written as a snapshot (0 = never; start-up then reads
+    /// every delta record).
+    #[serde(default = "default_snapshot_interval")]
+    pub snapshot_interval_seconds: u64,
+    /// How long delta records stay after a snapshot covers them (a replica lagging less than
+    /// this keeps applying records; one lagging more reloads from the snapshot).
+    #[serde(default = "default_delta_retention")]
+    pub delta_retention_seconds: u64,
     /// Model parameters; the defaults are the ones measured in docs/evaluation.md.
     #[serde(default)]
     pub model: ModelParams,
@@ -102,11 +107,14 @@ impl ActionWeights {
 fn default_local_cache_capacity() -> usize {
     100_000
 }
-fn default_row_cache_ms() -> u64 {
-    5000
+fn default_replica_poll_ms() -> u64 {
+    100
 }
-fn default_row_cache_pairs() -> u64 {
-    4_000_000
+fn default_snapshot_interval() -> u64 {
+    60
+}
+fn default_delta_retention() -> u64 {
+    300
 }
 fn default_list_refresh_after() -> u64 {
     3600
@@ -146,8 +154,9 @@ impl Default for RecommenderSettings {
             local_cache_capacity: default_local_cache_capacity(),
             list_refresh_after_seconds: default_list_refresh_after(),
             list_refresh_batch: default_list_refresh_batch(),
-            row_cache_ms: default_row_cache_ms(),
-            row_cache_pairs: default_row_cache_pairs(),
+            replica_poll_ms: default_replica_poll_ms(),
+            snapshot_interval_seconds: default_snapshot_interval(),
+            delta_retention_seconds: default_delta_retention(),
             model: ModelParams::default(),
         }
     }

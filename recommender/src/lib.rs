@@ -11,6 +11,7 @@ pub mod migration;
 pub mod model;
 pub mod recommend;
 pub mod refresh;
+pub mod replication;
 pub mod repository;
 pub mod routes;
 pub mod startup;

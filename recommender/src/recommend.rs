@@ -1,18 +1,19 @@
 //! Building a user's list: model scores over the user's recent items, then popular items of the
 //! user's categories, then trending items; only recommendable products, never excluded ones.
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
-use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
-use crate::model::score::{neighbours, pair_of, score, Counts, Norms, Scratch};
+use crate::model::replica::{Overlay, Replica};
+use crate::model::score::{score, top, Scratch};
 use crate::model::sequence::UserSequence;
 use crate::model::{Item, ModelParams};
-use crate::repository::state::{self, RowCache};
+use crate::replication::SharedReplica;
 
 /// Why an item is on the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -44,12 +45,76 @@ pub struct RecommendationList {
     pub based_on: i64,
 }
 
-/// What building lists reads, loaded once for a batch of users.
+/// Popular recommendable items, overall (trending: items someone interacted with) and per
+/// category (every recommendable item, so new products reach lists too), best first: higher
+/// decayed popularity, then smaller item.
+#[derive(Debug, Default)]
+pub struct Rankings {
+    pub trending: Vec<(Item, f64)>,
+    pub by_category: HashMap<String, Vec<(Item, f64)>>,
+}
+
+impl Rankings {
+    /// From the replica's popularity and the recommendable items with their categories.
+    pub fn new(replica: &Replica, recommendable: &HashMap<Item, String>) -> Self {
+        let mut trending: Vec<(Item, f64)> = replica
+            .popular()
+            .filter(|(item, _)| recommendable.contains_key(item))
+            .collect();
+        top(&mut trending, 0);
+        let mut by_category: HashMap<String, Vec<(Item, f64)>> = HashMap::new();
+        for (&item, category) in recommendable {
+            by_category
+                .entry(category.clone())
+                .or_default()
+                .push((item, replica.popularity(item)));
+        }
+        for items in by_category.values_mut() {
+            top(items, 0);
+        }
+        Self {
+            trending,
+            by_category,
+        }
+    }
+
+    /// The popular items of a category, best first.
+    pub fn popular_in(&self, category: &str) -> &[(Item, f64)] {
+        self.by_category.get(category).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Rankings computed once per replica and catalogue version (many requests and flushes share
+/// them; they change only when a delta is applied or a product changes).
+#[derive(Clone, Default)]
+pub struct RankingCache {
+    current: Arc<Mutex<Option<Ranked>>>,
+}
+
+/// Rankings and the (replica, catalogue) versions they were computed at.
+type Ranked = ((u64, u64), Arc<Rankings>);
+
+impl RankingCache {
+    /// The rankings of the replica and catalogue as they are now.
+    pub fn get(&self, replica: &SharedReplica, catalogue: &Catalogue) -> Arc<Rankings> {
+        let key = (replica.read().version(), catalogue.version());
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, rankings)) = &*current {
+            if *at == key {
+                return rankings.clone();
+            }
+        }
+        let rankings = Arc::new(Rankings::new(&replica.read(), &catalogue.recommendable_items()));
+        *current = Some((key, rankings.clone()));
+        rankings
+    }
+}
+
+/// What building lists reads, computed once for a batch of users.
 pub struct Inputs {
     neighbours: FxHashMap<Item, Vec<(Item, f64)>>,
     recommendable: HashMap<Item, String>,
-    popular_in: HashMap<String, Vec<(Item, f64)>>,
-    trending: Vec<(Item, f64)>,
+    rankings: Arc<Rankings>,
 }
 
 /// The categories a user's list falls back on: declared interests, then the categories of
@@ -77,43 +142,17 @@ fn categories(
     out
 }
 
-/// Adds not-yet-written increments to loaded rows (for `items`) and item counts.
-fn merge_pending(
-    rows: &mut FxHashMap<Item, Vec<(Item, f64)>>,
-    counts: &mut FxHashMap<Item, f64>,
-    pending: &Counts,
-    items: &[Item],
-) {
-    for (&key, &w) in &pending.pairs {
-        let (from, to) = pair_of(key);
-        if items.binary_search(&from).is_err() {
-            continue;
-        }
-        let row = rows.entry(from).or_default();
-        match row.iter_mut().find(|(j, _)| *j == to) {
-            Some(entry) => entry.1 += w,
-            None => row.push((to, w)),
-        }
-    }
-    // Stored N of every involved item was loaded (absent = 0); unused extra entries are harmless.
-    for (&item, &n) in &pending.items {
-        *counts.entry(item).or_insert(0.0) += n;
-    }
-}
-
 impl Inputs {
-    /// Loads neighbours of the users' recent items, popular items of their categories, and
-    /// trending items, as `db` sees them plus `pending` increments not written yet (a flush
-    /// writes its counts last, to hold the locks on shared rows as briefly as possible).
-    pub async fn load(
-        db: &impl ConnectionTrait,
-        row_cache: &RowCache,
+    /// The neighbours of the users' recent items in `replica` (plus `overlay`: a flush's own
+    /// increments, not applied yet), and the rankings.
+    pub fn new(
+        replica: &Replica,
+        overlay: Option<&Overlay<'_>>,
+        rankings: Arc<Rankings>,
         catalogue: &Catalogue,
         users: &[(Option<&UserSequence>, Vec<String>)],
         params: &ModelParams,
-        list_length: usize,
-        pending: Option<&Counts>,
-    ) -> anyhow::Result<Self> {
+    ) -> Self {
         let mut items: Vec<Item> = users
             .iter()
             .flat_map(|(s, _)| {
@@ -123,39 +162,15 @@ impl Inputs {
             .collect();
         items.sort_unstable();
         items.dedup();
-        // Items that only pending pairs reach still need their stored N.
-        let extra: Vec<Item> = pending
-            .map(|p| {
-                p.pairs
-                    .keys()
-                    .map(|&k| pair_of(k))
-                    .filter(|(f, _)| items.binary_search(f).is_ok())
-                    .map(|(_, t)| t)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (mut rows, mut counts) = row_cache.rows(db, &items, &extra).await?;
-        if let Some(pending) = pending {
-            merge_pending(&mut rows, &mut counts, pending, &items);
-        }
-        let norms = Norms::new(&counts, params);
-        let neighbours = rows
-            .iter()
-            .map(|(&i, row)| (i, neighbours(i, row, &norms, params)))
+        let neighbours = items
+            .into_iter()
+            .map(|i| (i, replica.neighbours(i, overlay, params)))
             .collect();
-        let mut wanted: Vec<String> = users
-            .iter()
-            .flat_map(|(s, interests)| categories(*s, interests, catalogue, params))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        let depth = (list_length * 2) as u64;
-        Ok(Self {
+        Self {
             neighbours,
             recommendable: catalogue.recommendable_items(),
-            popular_in: state::popular_in(db, &wanted, depth).await?,
-            trending: state::trending(db, depth).await?,
-        })
+            rankings,
+        }
     }
 
     /// The list of one user (`sequence` is `None` for a user without actions: cold start).
@@ -206,7 +221,10 @@ impl Inputs {
             }
         };
         for category in categories(sequence, interests, catalogue, params) {
-            for &(item, _) in self.popular_in.get(&category).into_iter().flatten() {
+            for &(item, _) in self.rankings.popular_in(&category) {
+                if items.len() >= length {
+                    break;
+                }
                 add(
                     item,
                     Reason::PopularIn {
@@ -216,7 +234,10 @@ impl Inputs {
                 );
             }
         }
-        for &(item, _) in &self.trending {
+        for &(item, _) in &self.rankings.trending {
+            if items.len() >= length {
+                break;
+            }
             add(item, Reason::Trending, &mut items);
         }
         RecommendationList {
@@ -224,41 +245,5 @@ impl Inputs {
             generated_at: Utc::now(),
             based_on: sequence.map_or(0, UserSequence::version),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::sequence::PairIncrement;
-
-    #[test]
-    fn pending_increments_are_added_to_loaded_rows_and_counts() {
-        let mut rows: FxHashMap<Item, Vec<(Item, f64)>> = [(1, vec![(2, 1.0)])].into_iter().collect();
-        let mut counts: FxHashMap<Item, f64> = [(1, 2.0), (2, 1.0), (3, 4.0)].into_iter().collect();
-        let mut pending = Counts::default();
-        pending.add_pair(PairIncrement {
-            from: 1,
-            to: 2,
-            weight: 0.5,
-        });
-        pending.add_pair(PairIncrement {
-            from: 1,
-            to: 3,
-            weight: 1.0,
-        });
-        // A row of an item no user of this batch holds: ignored.
-        pending.add_pair(PairIncrement {
-            from: 9,
-            to: 1,
-            weight: 1.0,
-        });
-        pending.add_item(3, 1.0);
-        merge_pending(&mut rows, &mut counts, &pending, &[1]);
-        let mut row = rows[&1].clone();
-        row.sort_by_key(|(j, _)| *j);
-        assert_eq!(row, vec![(2, 1.5), (3, 1.0)]);
-        assert!(!rows.contains_key(&9));
-        assert_eq!(counts[&3], 5.0);
     }
 }

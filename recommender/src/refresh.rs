@@ -11,9 +11,10 @@ use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
 use crate::model::score::Scratch;
 use crate::model::sequence::UserSequence;
-use crate::recommend::{Inputs, RecommendationList};
+use crate::recommend::{Inputs, RankingCache, RecommendationList};
+use crate::replication::SharedReplica;
 use crate::repository::lists::{self, Write};
-use crate::repository::state::{self, RowCache};
+use crate::repository::sequences;
 
 /// What a refresh reads and writes.
 #[derive(Clone)]
@@ -21,7 +22,8 @@ pub struct Refresher {
     pub db: DatabaseConnection,
     pub catalogue: Catalogue,
     pub cache: ListCache,
-    pub rows: RowCache,
+    pub replica: SharedReplica,
+    pub rankings: RankingCache,
     pub settings: Arc<RecommenderSettings>,
 }
 
@@ -32,13 +34,13 @@ impl Refresher {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let sequences = state::load_sequences(&self.db, users).await?;
+        let sequences = sequences::load(&self.db, users).await?;
         let profiles: Vec<_> = users
             .iter()
             .map(|u| (sequences.get(u), self.catalogue.interests(*u)))
             .collect();
         let built: Vec<(Uuid, RecommendationList)> =
-            users.iter().copied().zip(self.build(&profiles).await?).collect();
+            users.iter().copied().zip(self.build(&profiles)).collect();
         let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
         let txn = self.db.begin().await.context("Failed to begin a refresh")?;
         let written = lists::save(&txn, &refs, Write::IfNewer).await?;
@@ -53,29 +55,29 @@ impl Refresher {
     /// The list of a user without a stored list (no actions yet): popular in `interests`,
     /// then trending. Not stored: it is the same for everyone with these interests, and storing
     /// it per user would let any unknown id create a row.
-    pub async fn cold(&self, interests: Vec<String>) -> anyhow::Result<RecommendationList> {
-        let mut built = self.build(&[(None, interests)]).await?;
-        built.pop().context("no cold-start list built")
+    pub fn cold(&self, interests: Vec<String>) -> RecommendationList {
+        let mut built = self.build(&[(None, interests)]);
+        built.pop().unwrap_or_else(|| RecommendationList {
+            items: Vec::new(),
+            generated_at: chrono::Utc::now(),
+            based_on: 0,
+        })
     }
 
-    /// The list of each (sequence, interests) profile, from the stored state.
-    async fn build(
-        &self,
-        profiles: &[(Option<&UserSequence>, Vec<String>)],
-    ) -> anyhow::Result<Vec<RecommendationList>> {
+    /// The list of each (sequence, interests) profile, from the replica.
+    fn build(&self, profiles: &[(Option<&UserSequence>, Vec<String>)]) -> Vec<RecommendationList> {
         let settings = &self.settings;
-        let inputs = Inputs::load(
-            &self.db,
-            &self.rows,
+        let rankings = self.rankings.get(&self.replica, &self.catalogue);
+        let inputs = Inputs::new(
+            &self.replica.read(),
+            None,
+            rankings,
             &self.catalogue,
             profiles,
             &settings.model,
-            settings.list_length,
-            None,
-        )
-        .await?;
+        );
         let mut scratch = Scratch::default();
-        Ok(profiles
+        profiles
             .iter()
             .map(|(sequence, interests)| {
                 inputs.build(
@@ -87,7 +89,7 @@ impl Refresher {
                     &mut scratch,
                 )
             })
-            .collect())
+            .collect()
     }
 
     /// Rebuilds the oldest lists past `list_refresh_after_seconds` (at most

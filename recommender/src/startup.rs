@@ -20,8 +20,9 @@ use crate::configuration::Settings;
 use crate::consumers::catalogue::CatalogueUpdater;
 use crate::metrics::RecommenderMetrics;
 use crate::migration::Migrator;
+use crate::recommend::RankingCache;
 use crate::refresh::Refresher;
-use crate::repository::state::RowCache;
+use crate::replication::SharedReplica;
 use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
@@ -33,6 +34,7 @@ pub struct Application {
     server: Server,
     infra: Infrastructure,
     router: RouterHandle,
+    replica: SharedReplica,
     consumers: Vec<ConsumerHandle>,
 }
 
@@ -55,21 +57,32 @@ impl Application {
         if recommender.local_cache_capacity > 0 {
             cache.start_listener();
         }
-        let rows = RowCache::new(
-            Duration::from_millis(recommender.row_cache_ms),
-            recommender.row_cache_pairs,
+        let replica = SharedReplica::restore(
+            infra.db.clone(),
+            recommender.model.clone(),
+            metrics.replica.clone(),
+        )
+        .await
+        .context("Failed to restore the model state")?;
+        replica.start_sync(Duration::from_millis(recommender.replica_poll_ms));
+        replica.start_checkpointer(
+            Duration::from_secs(recommender.snapshot_interval_seconds),
+            Duration::from_secs(recommender.delta_retention_seconds),
         );
+        let rankings = RankingCache::default();
         let refresher = Refresher {
             db: infra.db.clone(),
             catalogue: catalogue.clone(),
             cache: cache.clone(),
-            rows: rows.clone(),
+            replica: replica.clone(),
+            rankings: rankings.clone(),
             settings: recommender.clone(),
         };
         let deps = Deps {
             db: infra.db.clone(),
             cache,
-            rows,
+            replica: replica.clone(),
+            rankings,
             catalogue,
             settings: recommender,
             metrics: metrics.clone(),
@@ -88,17 +101,20 @@ impl Application {
             similar: Recent::new(100_000, shared_for),
         });
         let routes = routes::configure(state, web::Data::new(auth));
-        let (server, port) = shared::http::server::serve(
-            &settings.common.application,
-            infra.server_parts(),
-            routes,
-            SERVICE,
-        )?;
+        let mut parts = infra.server_parts();
+        let checked = replica.clone();
+        parts
+            .readiness
+            .own
+            .push(("replica", Arc::new(move || checked.check())));
+        let (server, port) =
+            shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;
         Ok(Self {
             port,
             server,
             infra,
             router,
+            replica,
             consumers,
         })
     }
@@ -111,6 +127,11 @@ impl Application {
     /// A handle to flush every aggregator now (tests, operations).
     pub fn router(&self) -> RouterHandle {
         self.router.clone()
+    }
+
+    /// The model state replica (tests, operations).
+    pub fn replica(&self) -> SharedReplica {
+        self.replica.clone()
     }
 
     /// Serves until SIGTERM/SIGINT; then flushes what was consumed and stops consuming.

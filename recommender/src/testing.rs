@@ -1,6 +1,6 @@
 //! Test support (feature `test-support`): the exactly-once check shared by the service's crash
-//! tests and the whole-system tests. The co-interaction state stored in Postgres must equal a
-//! batch computation over the same events, each applied once.
+//! tests and the whole-system tests. The co-interaction state stored in Postgres (snapshot and
+//! delta records) must equal a batch computation over the same events, each applied once.
 use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::configuration::RecommenderSettings;
 use crate::model::aggregator::Aggregator;
 use crate::model::sequence::Interaction;
+use crate::model::ModelParams;
 
 /// `N` per product and `C` per product pair.
 pub type State = (HashMap<Uuid, f64>, HashMap<(Uuid, Uuid), f64>);
@@ -53,43 +54,42 @@ pub fn reference(recommender: &RecommenderSettings, events: &[Envelope<UserActio
     (n, c)
 }
 
-/// The state flushes stored in the recommender's database.
+/// The state flushes stored in the recommender's database: the snapshot plus the delta
+/// records after it, as an instance restores it at start-up.
 pub async fn stored(db: &DatabaseConnection) -> State {
-    let query = |sql: &str| {
-        db.query_all(Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            sql.to_owned(),
-        ))
-    };
+    let restored = crate::replication::load(db, &ModelParams::default())
+        .await
+        .expect("the stored state loads");
+    assert_eq!(restored.stopped, None, "every stored record applies");
+    let counts = restored.replica.counts();
     let mut product_of = HashMap::new();
-    for row in query("SELECT product_id, item FROM product_items")
+    for row in db
+        .query_all(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT product_id, item FROM product_items".to_owned(),
+        ))
         .await
         .expect("product_items")
     {
         product_of.insert(
-            row.try_get::<i32>("", "item").expect("item"),
+            row.try_get::<i32>("", "item").expect("item") as u32,
             row.try_get::<Uuid>("", "product_id").expect("product_id"),
         );
     }
-    let mut n = HashMap::new();
-    for row in query("SELECT item, users FROM item_counts WHERE users > 0")
-        .await
-        .expect("item_counts")
-    {
-        n.insert(
-            product_of[&row.try_get::<i32>("", "item").expect("item")],
-            row.try_get::<f64>("", "users").expect("users"),
-        );
-    }
-    let mut c = HashMap::new();
-    for row in query("SELECT from_item, to_item, weight FROM co_counts")
-        .await
-        .expect("co_counts")
-    {
-        let from = product_of[&row.try_get::<i32>("", "from_item").expect("from_item")];
-        let to = product_of[&row.try_get::<i32>("", "to_item").expect("to_item")];
-        c.insert((from, to), row.try_get::<f64>("", "weight").expect("weight"));
-    }
+    let n = counts
+        .items
+        .iter()
+        .filter(|(_, n)| **n > 0.0)
+        .map(|(i, n)| (product_of[i], *n))
+        .collect();
+    let c = counts
+        .pairs
+        .iter()
+        .map(|(&key, &w)| {
+            let (from, to) = crate::model::score::pair_of(key);
+            ((product_of[&from], product_of[&to]), w)
+        })
+        .collect();
     (n, c)
 }
 

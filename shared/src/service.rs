@@ -66,6 +66,7 @@ impl Infrastructure {
                 redis: self.redis.clone(),
                 kafka: self.producer.clone(),
                 timeout: READY_TIMEOUT,
+                own: Vec::new(),
             },
             registry: self.registry.clone(),
             http_metrics: self.http_metrics.clone(),

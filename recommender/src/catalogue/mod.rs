@@ -27,6 +27,8 @@ struct State {
     products: HashMap<Item, Uuid>,
     info: HashMap<Item, ProductInfo>,
     interests: HashMap<Uuid, Vec<String>>,
+    /// Grows with every product change (rankings computed from the catalogue compare it).
+    version: u64,
 }
 
 /// The shared view; cheap to clone.
@@ -158,6 +160,11 @@ impl Catalogue {
             .collect()
     }
 
+    /// Grows with every change of a product.
+    pub fn version(&self) -> u64 {
+        self.read().version
+    }
+
     /// The category of an item.
     pub fn category(&self, item: Item) -> Option<String> {
         self.read().info.get(&item).map(|p| p.category.clone())
@@ -202,6 +209,7 @@ impl Catalogue {
             return Ok(false);
         }
         let mut state = self.write();
+        state.version += 1;
         let before = state.info.get(&item).is_some_and(|p| p.active && !p.deleted);
         let entry = state.info.entry(item).or_insert(ProductInfo {
             category: category.clone(),

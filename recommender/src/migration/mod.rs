@@ -3,6 +3,7 @@ mod m20261128_000001_create_model;
 mod m20261129_000002_list_versions;
 mod m20261129_000003_list_age;
 mod m20261129_000004_count_fillfactor;
+mod m20261202_000005_replicated_state;
 
 use sea_orm_migration::prelude::*;
 use shared::pipeline::migration::CreatePipelineTables;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_list_versions::Migration),
             Box::new(m20261129_000003_list_age::Migration),
             Box::new(m20261129_000004_count_fillfactor::Migration),
+            Box::new(m20261202_000005_replicated_state::Migration),
         ]
     }
 }

@@ -7,7 +7,9 @@
 //! Everything here is pure and deterministic, and every count is a sum of per-event increments,
 //! so it can be maintained incrementally from the event stream and merged across partitions.
 pub mod aggregator;
+pub mod delta;
 pub mod params;
+pub mod replica;
 pub mod score;
 pub mod sequence;
 

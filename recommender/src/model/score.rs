@@ -86,16 +86,24 @@ impl Norms {
     /// `sim(i, j) = (C_ij / (N_i^alpha · N_j^(1-alpha)))^sharpen`, 0 when undefined.
     pub fn similarity(&self, i: Item, j: Item, c_ij: f64, params: &ModelParams) -> f64 {
         match (self.0.get(&i), self.0.get(&j)) {
-            (Some(&(from, _)), Some(&(_, to))) if c_ij > 0.0 && from > 0.0 && to > 0.0 => {
-                let s = c_ij / (from * to);
-                if params.sharpen == 1.0 {
-                    s
-                } else {
-                    s.powf(params.sharpen)
-                }
-            }
+            (Some(&(from, _)), Some(&(_, to))) => similarity(c_ij, from, to, params),
             _ => 0.0,
         }
+    }
+}
+
+/// `(c / (from · to))^sharpen` for `from = N_i^alpha`, `to = N_j^(1-alpha)`; 0 when undefined.
+/// The one formula of every similarity, offline and in the service.
+pub fn similarity(c_ij: f64, from: f64, to: f64, params: &ModelParams) -> f64 {
+    if c_ij > 0.0 && from > 0.0 && to > 0.0 {
+        let s = c_ij / (from * to);
+        if params.sharpen == 1.0 {
+            s
+        } else {
+            s.powf(params.sharpen)
+        }
+    } else {
+        0.0
     }
 }
 

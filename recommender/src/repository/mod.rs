@@ -1,8 +1,10 @@
-//! Postgres access of the recommender: the model's state (counts, sequences, offsets, processed
-//! events) and the lists. Bulk writes take sorted keys so that concurrent flushes of different
-//! partitions lock shared rows in the same order (no deadlocks).
+//! Postgres access of the recommender: delta records and snapshots of the model state,
+//! sequences, and the lists. Bulk writes take sorted keys so that concurrent flushes of
+//! different partitions lock rows in the same order (no deadlocks).
+pub mod deltas;
 pub mod lists;
-pub mod state;
+pub mod sequences;
+pub mod snapshots;
 
 use sea_orm::{DbBackend, Statement, Value};
 

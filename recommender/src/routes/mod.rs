@@ -17,8 +17,9 @@ pub struct AppState {
     pub metrics: RecommenderMetrics,
     /// Cold-start lists by interests, for one flush interval.
     pub cold: Recent<Vec<String>, RecommendationList>,
-    /// Scored neighbours by product, for one flush interval.
-    pub similar: Recent<Item, Vec<(Item, f64)>>,
+    /// Scored neighbours by product, with the replica version they were computed at, for at
+    /// most one flush interval.
+    pub similar: Recent<Item, (u64, Vec<(Item, f64)>)>,
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

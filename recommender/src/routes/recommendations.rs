@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::cache::Tier;
-use crate::model::score::{neighbours, Norms};
+use crate::model::Item;
 use crate::recommend::{Reason, Recommendation, RecommendationList};
-use crate::repository::{lists, state};
+use crate::repository::lists;
 
 /// Mounts the three routes.
 pub fn config_recommendations_api(cfg: &mut web::ServiceConfig) {
@@ -91,7 +91,7 @@ pub async fn for_user(
                 let list = match state.cold.get(&interests) {
                     Some(list) => list,
                     None => {
-                        let list = Arc::new(refresher.cold(interests.clone()).await.map_err(unexpected)?);
+                        let list = Arc::new(refresher.cold(interests.clone()));
                         state.cold.insert(interests, list.clone());
                         list
                     }
@@ -108,7 +108,7 @@ pub async fn for_user(
         (Source::Computed, _) => "computed",
     };
     state.metrics.served.with_label_values(&[label]).inc();
-    let items = visible(&state, &list, query.category.as_deref(), limit).await?;
+    let items = visible(&state, &list, query.category.as_deref(), limit);
     Ok(HttpResponse::Ok().json(UserRecommendations {
         user_id: user,
         source,
@@ -119,12 +119,12 @@ pub async fn for_user(
 
 /// Drops products that stopped being recommendable since the list was made, applies the
 /// category filter, and fills up from the category's popular products.
-async fn visible(
+fn visible(
     state: &AppState,
     list: &RecommendationList,
     category: Option<&str>,
     limit: usize,
-) -> Result<(Vec<Recommendation>, DateTime<Utc>), ApiError> {
+) -> (Vec<Recommendation>, DateTime<Utc>) {
     let catalogue = &state.refresher.catalogue;
     let keep = |product: Uuid| {
         catalogue.item(product).is_some_and(|item| {
@@ -140,10 +140,9 @@ async fn visible(
         .cloned()
         .collect();
     if let Some(category) = category.filter(|_| items.len() < limit) {
-        let popular = state::popular_in(&state.refresher.db, &[category.to_owned()], limit as u64 * 2)
-            .await
-            .map_err(unexpected)?;
-        for &(item, _) in popular.get(category).into_iter().flatten() {
+        let refresher = &state.refresher;
+        let rankings = refresher.rankings.get(&refresher.replica, catalogue);
+        for &(item, _) in rankings.popular_in(category).iter().take(limit * 2) {
             let Some(product_id) = catalogue.product(item) else {
                 continue;
             };
@@ -158,7 +157,7 @@ async fn visible(
             }
         }
     }
-    Ok((items, list.generated_at))
+    (items, list.generated_at)
 }
 
 /// Scored products without a reason (similar and popular lists).
@@ -192,25 +191,26 @@ pub async fn similar(
     let Some(item) = catalogue.item(product.into_inner()) else {
         return Err(ApiError::not_found("No such product."));
     };
-    let scored = match state.similar.get(&item) {
-        Some(scored) => scored,
+    // Kept until the item's row changes, and at most one flush interval (the counts of the
+    // neighbours themselves move too).
+    let computed = state.similar.get(&item).filter(|cached| {
+        let (version, _) = &**cached;
+        *version >= refresher.replica.read().row_version(item)
+    });
+    let scored = match computed {
+        Some(cached) => cached,
         None => {
-            let (rows, counts) = refresher
-                .rows
-                .rows(&refresher.db, &[item], &[])
-                .await
-                .map_err(unexpected)?;
-            let params = &refresher.settings.model;
-            let norms = Norms::new(&counts, params);
-            let row = rows.get(&item).map(Vec::as_slice).unwrap_or_default();
-            let mut scored = neighbours(item, row, &norms, params);
-            crate::model::score::top(&mut scored, 0);
-            let scored = Arc::new(scored);
-            state.similar.insert(item, scored.clone());
-            scored
+            let replica = refresher.replica.read();
+            let version = replica.version();
+            let scored = replica.neighbours(item, None, &refresher.settings.model);
+            drop(replica);
+            let cached = Arc::new((version, scored));
+            state.similar.insert(item, cached.clone());
+            cached
         }
     };
     let items: Vec<ScoredProduct> = scored
+        .1
         .iter()
         .copied()
         .filter(|(j, _)| catalogue.recommendable(*j))
@@ -237,15 +237,15 @@ pub async fn popular(
 ) -> Result<HttpResponse, ApiError> {
     let refresher = &state.refresher;
     let limit = limit(query.limit, refresher.settings.list_length)?;
-    let ranked = match &query.category {
-        Some(category) => state::popular_in(&refresher.db, std::slice::from_ref(category), limit as u64)
-            .await
-            .map_err(unexpected)?
-            .remove(category)
-            .unwrap_or_default(),
-        None => state::trending(&refresher.db, limit as u64)
-            .await
-            .map_err(unexpected)?,
+    let rankings = refresher.rankings.get(&refresher.replica, &refresher.catalogue);
+    let ranked: Vec<(Item, f64)> = match &query.category {
+        Some(category) => rankings
+            .popular_in(category)
+            .iter()
+            .take(limit)
+            .copied()
+            .collect(),
+        None => rankings.trending.iter().take(limit).copied().collect(),
     };
     // Popularity is stored relative to a fixed epoch; scale so the top item scores 1.
     let top = ranked

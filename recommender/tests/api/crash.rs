@@ -1,6 +1,6 @@
-//! Exactly once across crashes and scale-out: the state in Postgres after a SIGKILL mid-stream
-//! and a restart, or with two instances sharing the partitions, equals a batch computation over
-//! the same events applied once.
+//! Exactly once across crashes and scale-out: the state in Postgres (snapshot and delta
+//! records) after a SIGKILL mid-stream and a restart, or with two instances sharing the
+//! partitions, equals a batch computation over the same events applied once.
 use recommender::configuration::Settings;
 use recommender::testing::{assert_same, reference, stored};
 use sea_orm::{Database, DatabaseConnection};
@@ -20,7 +20,13 @@ fn start(settings: &Settings) -> ServiceProcess {
     ServiceProcess::start(
         env!("CARGO_BIN_EXE_recommender"),
         &settings.common,
-        &[("APP_RECOMMENDER__FLUSH_INTERVAL_MS", "200")],
+        &[
+            ("APP_RECOMMENDER__FLUSH_INTERVAL_MS", "200"),
+            // Snapshots and pruning mid-stream: restores read a snapshot plus later records,
+            // and an instance whose records were pruned before it read them reloads.
+            ("APP_RECOMMENDER__SNAPSHOT_INTERVAL_SECONDS", "1"),
+            ("APP_RECOMMENDER__DELTA_RETENTION_SECONDS", "0"),
+        ],
     )
 }
 

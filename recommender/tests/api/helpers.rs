@@ -4,6 +4,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use recommender::actors::router::RouterHandle;
 use recommender::configuration::{get_configuration, Settings};
+use recommender::replication::SharedReplica;
 use recommender::startup::Application;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -27,6 +28,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub producer: EventProducer,
     pub router: RouterHandle,
+    pub replica: SharedReplica,
     pub admin: String,
     pub auth: Authenticator,
     pub client: reqwest::Client,
@@ -65,12 +67,14 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
         .expect("the service starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let router = app.router();
+    let replica = app.replica();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         settings,
         producer,
         router,
+        replica,
         admin,
         auth,
         client: reqwest::Client::new(),

@@ -1,5 +1,5 @@
 //! From events to lists: co-interactions, exclusions, deletions, cold start, duplicates.
-use serde_json::json;
+use serde_json::{json, Value};
 use shared::events::action::ActionKind;
 use uuid::Uuid;
 
@@ -297,35 +297,100 @@ async fn an_older_list_never_replaces_a_newer_one_in_redis() {
     assert!(cache.get(user).await.is_none());
 }
 
-/// Pair-count rows are reused for the row cache's lifetime (lists may miss that much of other
-/// users' latest co-interactions) and read again after it; item counts are always read fresh.
+/// The model state lives in memory: each flush stores one delta record, a checkpoint folds
+/// them into a snapshot, and restoring (what an instance does at start-up) from the snapshot
+/// plus the later records gives the same state as the running instance holds.
 #[actix_web::test]
-async fn pair_count_rows_are_reused_for_the_row_caches_lifetime_only() {
-    use recommender::repository::state::RowCache;
+async fn the_state_restored_from_the_snapshot_and_later_deltas_is_the_running_one() {
     use sea_orm::ConnectionTrait;
-    use std::time::Duration;
 
     let app = spawn_app().await;
     let db = shared::db::connect_lazy(&app.settings.common.database)
         .await
         .unwrap();
-    let write = |sql: &'static str| {
+    let [a, b, c] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    for p in [a, b, c] {
+        app.product(p, "Tools", true, 1).await;
+    }
+    app.wait_for_product(c, "Tools").await;
+    let first = Uuid::now_v7();
+    app.action(first, a, ActionKind::View, 1).await;
+    app.action(first, b, ActionKind::View, 2).await;
+    app.flush_until("b is similar to a", || async {
+        app.similar(a).await.as_array().is_some_and(|s| s.len() == 1)
+    })
+    .await;
+    let written = app
+        .replica
+        .checkpoint(None, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(written.is_some(), "a snapshot is written");
+    let second = Uuid::now_v7();
+    app.action(second, a, ActionKind::View, 3).await;
+    app.action(second, c, ActionKind::Purchase, 4).await;
+    app.flush_until("c is similar to a too", || async {
+        app.similar(a).await.as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let count = |sql: &'static str| {
         let db = db.clone();
-        async move { db.execute_unprepared(sql).await.unwrap() }
+        async move {
+            let row = db
+                .query_one(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    sql.to_owned(),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
     };
-    write("INSERT INTO co_counts (from_item, to_item, weight) VALUES (1, 2, 1.0)").await;
-    write("INSERT INTO item_counts (item, users, popularity) VALUES (1, 1.0, 0.0), (2, 1.0, 0.0)").await;
-    let kept = RowCache::new(Duration::from_secs(3600), 1000);
-    let fresh = RowCache::new(Duration::ZERO, 1000);
-    let (rows, _) = kept.rows(&db, &[1], &[]).await.unwrap();
-    assert_eq!(rows[&1], vec![(2, 1.0)]);
-    write("UPDATE co_counts SET weight = 3.0").await;
-    write("UPDATE item_counts SET users = 5.0 WHERE item = 2").await;
-    let (rows, counts) = kept.rows(&db, &[1], &[]).await.unwrap();
-    assert_eq!(rows[&1], vec![(2, 1.0)], "the row is reused");
-    assert_eq!(counts[&2], 5.0, "item counts are read fresh");
-    let (rows, _) = fresh.rows(&db, &[1], &[]).await.unwrap();
-    assert_eq!(rows[&1], vec![(2, 3.0)]);
+    assert_eq!(count("SELECT count(*) AS n FROM model_snapshots").await, 1);
+    // The records the snapshot covers were pruned (no retention here), later ones stay.
+    assert!(count("SELECT count(*) AS n FROM model_deltas").await >= 1);
+    let restored = recommender::replication::load(&db, &app.settings.recommender.model)
+        .await
+        .unwrap();
+    assert_eq!(restored.stopped, None);
+    let running = app.replica.read().counts();
+    assert_eq!(restored.replica.counts(), running);
+    assert_eq!(restored.replica.watermarks(), app.replica.read().watermarks());
+}
+
+/// A delta record that cannot be decoded stops this instance's replica (it would be wrong from
+/// there on): `/ready` answers 503 naming the record, and nothing after it is applied.
+#[actix_web::test]
+async fn an_undecodable_delta_record_stops_the_replica_and_fails_ready() {
+    use sea_orm::ConnectionTrait;
+
+    let app = spawn_app().await;
+    let db = shared::db::connect_lazy(&app.settings.common.database)
+        .await
+        .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO model_deltas (partition, base_offset, next_offset, pairs, bytes, data) \
+         VALUES (99, NULL, 1, 0, 3, '\\x01ffff')",
+    )
+    .await
+    .unwrap();
+    let ready = || async {
+        let response = app
+            .client
+            .get(format!("{}/ready", app.address))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    eventually("the replica stops", WAIT, || async { ready().await.0 == 503 }).await;
+    let (_, body) = ready().await;
+    assert_eq!(body["checks"]["replica"]["status"], "down", "{body}");
+    let error = body["checks"]["replica"]["error"].as_str().unwrap();
+    assert!(error.contains("partition 99 up to offset 1"), "{error}");
+    assert_eq!(body["checks"]["postgres"]["status"], "up");
+    assert_eq!(app.replica.read().watermark(99), None);
 }
 
 #[actix_web::test]

@@ -18,7 +18,12 @@ pub struct Readiness {
     pub kafka: EventProducer,
     /// Longest a single check may take before it counts as down.
     pub timeout: Duration,
+    /// The service's own conditions (e.g. its replica applying), by name: `Err(reason)` is down.
+    pub own: Vec<(&'static str, OwnCheck)>,
 }
+
+/// A condition of the service itself, checked without I/O.
+pub type OwnCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// The state of one dependency.
 #[derive(Debug, Serialize)]
@@ -36,10 +41,20 @@ impl Readiness {
             self.run(self.redis.ping()),
             self.run(self.kafka.ping(self.timeout)),
         );
-        let ready = [&postgres, &redis, &kafka].iter().all(|c| c.error.is_none());
+        let mut ready = [&postgres, &redis, &kafka].iter().all(|c| c.error.is_none());
+        let mut checks = json!({ "postgres": postgres, "redis": redis, "kafka": kafka });
+        for (name, check) in &self.own {
+            let error = check().err();
+            ready &= error.is_none();
+            let check = Check {
+                status: if error.is_none() { "up" } else { "down" },
+                error,
+            };
+            checks[*name] = json!(check);
+        }
         let body = json!({
             "status": if ready { "ready" } else { "unavailable" },
-            "checks": { "postgres": postgres, "redis": redis, "kafka": kafka },
+            "checks": checks,
         });
         (ready, body)
     }

@@ -1,9 +1,12 @@
 //! One aggregator per assigned `user_actions` partition. Events are buffered; a flush (every
-//! `flush_interval_ms`, on revoke and on shutdown) applies them to the model and writes, in ONE
-//! transaction: count increments, the touched users' sequences, the processed event ids, the
-//! touched users' recomputed lists and the partition's next offset (a compare-and-set that fences
-//! off a former owner). Only after commit are the lists written to Redis. Events below the stored
-//! offset, and event ids seen before, change nothing: every event's effect is applied exactly once.
+//! `flush_interval_ms`, on revoke and on shutdown) applies them to the users' sequences and
+//! writes, in ONE transaction: the partition's next offset (a compare-and-set that fences off a
+//! former owner), one delta record with the batch's count increments, the touched users'
+//! sequences, the processed event ids and the touched users' recomputed lists (built from the
+//! replica plus this delta). After the commit the delta is applied to this instance's replica
+//! (other instances read it from the database) and the lists go to Redis. Events below the
+//! stored offset, and event ids seen before, change nothing: every event's effect is applied
+//! exactly once.
 mod handlers;
 pub mod messages;
 #[cfg(test)]
@@ -29,19 +32,22 @@ use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
 use crate::metrics::RecommenderMetrics;
 use crate::model::aggregator::Aggregator;
+use crate::model::delta::Delta;
+use crate::model::replica::Overlay;
 use crate::model::score::{Counts, Scratch};
 use crate::model::sequence::{Interaction, UserSequence};
 use crate::model::Item;
-use crate::recommend::{Inputs, RecommendationList};
-use crate::repository::lists;
-use crate::repository::state::{self, RowCache};
+use crate::recommend::{Inputs, RankingCache, RecommendationList};
+use crate::replication::SharedReplica;
+use crate::repository::{deltas, lists, sequences};
 
 /// What every aggregator shares.
 #[derive(Clone)]
 pub struct Deps {
     pub db: DatabaseConnection,
     pub cache: ListCache,
-    pub rows: RowCache,
+    pub replica: SharedReplica,
+    pub rankings: RankingCache,
     pub catalogue: Catalogue,
     pub settings: Arc<RecommenderSettings>,
     pub metrics: RecommenderMetrics,
@@ -236,7 +242,11 @@ async fn flush(
     partition: i32,
 ) -> Result<(), FlushError> {
     if !core.loaded {
-        core.next_offset = shared::pipeline::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
+        let stored = shared::pipeline::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
+        // Lists are built from the replica: it must hold what this partition committed so far
+        // (under a previous owner, too).
+        deps.replica.catch_up(partition, stored).await?;
+        core.next_offset = stored;
         core.loaded = true;
     }
     let floor = core.next_offset.unwrap_or(0);
@@ -258,7 +268,7 @@ async fn flush(
     users.sort();
     users.dedup();
     let unknown: Vec<Uuid> = users.iter().filter(|u| !core.model.knows(u)).copied().collect();
-    for (user, sequence) in state::load_sequences(&deps.db, &unknown).await? {
+    for (user, sequence) in sequences::load(&deps.db, &unknown).await? {
         core.model.restore(user, sequence);
     }
     // Undo information: the sequences as they were, for a failed transaction.
@@ -281,46 +291,36 @@ async fn flush(
     result
 }
 
-/// Writes a flush in one transaction, then the lists to Redis.
+/// Writes a flush in one transaction, then applies its delta to the replica and the lists to
+/// Redis.
 async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32) -> Result<(), FlushError> {
     let settings = &deps.settings;
     let Some(next_offset) = applied.next_offset else {
         return Ok(());
     };
-    let txn = deps.db.begin().await.context("Failed to begin the flush")?;
-    if !shared::pipeline::advance_offset(
-        &txn,
-        topics::USER_ACTIONS,
-        partition,
-        core.next_offset,
-        next_offset,
-    )
-    .await?
-    {
-        return Err(FlushError::Fenced);
-    }
-    let sequences: Vec<(Uuid, &UserSequence)> = applied
+    // Written even when empty (a batch of duplicates): every offset range has its record, so
+    // replicas see an unbroken chain.
+    let delta = Delta::new(&applied.counts, &applied.popularity);
+    let encoded = delta.encode().context("Failed to encode the delta")?;
+    let touched: Vec<(Uuid, &UserSequence)> = applied
         .touched
         .iter()
         .filter_map(|u| core.model.user(u).map(|s| (*u, s)))
         .collect();
-    state::save_sequences(&txn, &sequences).await?;
-    shared::pipeline::mark_processed(&txn, &applied.event_ids).await?;
-    let profiles: Vec<(Option<&UserSequence>, Vec<String>)> = sequences
+    let profiles: Vec<(Option<&UserSequence>, Vec<String>)> = touched
         .iter()
         .map(|(u, s)| (Some(*s), deps.catalogue.interests(*u)))
         .collect();
-    let inputs = Inputs::load(
-        &txn,
-        &deps.rows,
+    let rankings = deps.rankings.get(&deps.replica, &deps.catalogue);
+    let inputs = Inputs::new(
+        &deps.replica.read(),
+        Some(&Overlay::new(&delta)),
+        rankings,
         &deps.catalogue,
         &profiles,
         &settings.model,
-        settings.list_length,
-        Some(&applied.counts),
-    )
-    .await?;
-    let built: Vec<(Uuid, RecommendationList)> = sequences
+    );
+    let built: Vec<(Uuid, RecommendationList)> = touched
         .iter()
         .zip(&profiles)
         .map(|((user, sequence), (_, interests))| {
@@ -336,10 +336,33 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         })
         .collect();
     let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
+    let txn = deps.db.begin().await.context("Failed to begin the flush")?;
+    if !shared::pipeline::advance_offset(
+        &txn,
+        topics::USER_ACTIONS,
+        partition,
+        core.next_offset,
+        next_offset,
+    )
+    .await?
+    {
+        return Err(FlushError::Fenced);
+    }
+    deltas::insert(
+        &txn,
+        partition,
+        core.next_offset,
+        next_offset,
+        delta.pairs(),
+        encoded,
+    )
+    .await?;
+    sequences::save(&txn, &touched).await?;
+    shared::pipeline::mark_processed(&txn, &applied.event_ids).await?;
     lists::save(&txn, &refs, lists::Write::Always).await?;
-    // Shared, hot rows last: their locks are held only until the commit right after.
-    state::add_counts(&txn, &applied.counts, &applied.popularity).await?;
     txn.commit().await.context("Failed to commit the flush")?;
+    deps.replica
+        .apply_own(partition, core.next_offset, next_offset, &delta);
     core.next_offset = Some(next_offset);
     deps.cache.put(&refs).await;
     record(deps, applied, partition, next_offset, refs.len());

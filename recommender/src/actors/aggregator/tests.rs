@@ -11,17 +11,31 @@ use uuid::Uuid;
 use super::{apply_batch, ActionEvent};
 use crate::configuration::RecommenderSettings;
 use crate::model::aggregator::Aggregator;
+use crate::model::delta::Delta;
+use crate::model::replica::Replica;
 use crate::model::score::Counts;
 use crate::model::sequence::UserSequence;
 use crate::model::Item;
 
-/// What Postgres holds: offsets, summed counts, sequences, processed ids.
+/// What Postgres holds: offsets, delta records, sequences, processed ids.
 #[derive(Default)]
 struct Store {
     offsets: HashMap<usize, i64>,
-    counts: Counts,
+    /// `(partition, base, next, delta)` in commit order.
+    deltas: Vec<(i32, Option<i64>, i64, Delta)>,
     sequences: HashMap<Uuid, UserSequence>,
     processed: HashSet<Uuid>,
+}
+
+impl Store {
+    /// Another instance's replica catching up: every record past its watermarks, in order.
+    fn sync(&self, replica: &mut Replica) -> Result<(), TestCaseError> {
+        for (partition, base, next, delta) in &self.deltas {
+            let result = replica.apply(*partition, *base, *next, delta);
+            prop_assert!(result.is_ok(), "{:?}", result);
+        }
+        Ok(())
+    }
 }
 
 /// One partition's consumer and aggregator.
@@ -50,6 +64,8 @@ enum Op {
     Flush {
         partition: usize,
     },
+    /// The other instance reads the records committed so far.
+    Sync,
     /// Loses the worker's memory; the consumer resumes `back` messages before the stored offset.
     Crash {
         partition: usize,
@@ -59,6 +75,7 @@ enum Op {
 
 fn flush(
     worker: &mut Worker,
+    worker_replica: &mut Replica,
     store: &mut Store,
     partition: usize,
     items: &HashMap<Uuid, Item>,
@@ -80,10 +97,13 @@ fn flush(
         items,
         settings,
     );
-    // The commit: all of it, atomically.
+    // The commit: all of it, atomically; then the flushing instance applies its own delta.
     if let Some(next) = applied.next_offset {
-        store.offsets.insert(partition, next);
-        store.counts.merge(&applied.counts);
+        let base = store.offsets.insert(partition, next);
+        let delta = Delta::new(&applied.counts, &applied.popularity);
+        // Own deltas go straight in unless this replica lags (the poll then brings them).
+        let _ = worker_replica.apply(partition as i32, base, next, &delta);
+        store.deltas.push((partition as i32, base, next, delta));
         for user in &applied.touched {
             if let Some(sequence) = worker.model.user(user) {
                 store.sequences.insert(*user, sequence.clone());
@@ -150,6 +170,7 @@ fn op(partitions: usize) -> impl Strategy<Value = Op> {
         4 => (0..partitions, 1usize..8).prop_map(|(partition, count)| Op::Deliver { partition, count }),
         2 => (0..partitions).prop_map(|partition| Op::Flush { partition }),
         1 => (0..partitions, 0usize..6).prop_map(|(partition, back)| Op::Crash { partition, back }),
+        1 => Just(Op::Sync),
     ]
 }
 
@@ -190,27 +211,36 @@ proptest! {
         }
         let mut store = Store::default();
         let mut workers: Vec<Worker> = (0..partitions).map(|_| Worker::new(&settings, 0)).collect();
+        // The flushing instance's replica, and another instance's that only polls.
+        let mut own = Replica::new(&settings.model);
+        let mut other = Replica::new(&settings.model);
         for op in ops {
             match op {
                 Op::Deliver { partition, count } => deliver(&mut workers[partition], &logs[partition], count),
-                Op::Flush { partition } => flush(&mut workers[partition], &mut store, partition, &items, &settings),
+                Op::Flush { partition } => flush(&mut workers[partition], &mut own, &mut store, partition, &items, &settings),
                 Op::Crash { partition, back } => {
                     let stored = store.offsets.get(&partition).copied().unwrap_or(0) as usize;
                     workers[partition] = Worker::new(&settings, stored.saturating_sub(back));
                 }
+                Op::Sync => store.sync(&mut other)?,
             }
         }
         for (partition, log) in logs.iter().enumerate() {
             deliver(&mut workers[partition], log, usize::MAX);
-            flush(&mut workers[partition], &mut store, partition, &items, &settings);
+            flush(&mut workers[partition], &mut own, &mut store, partition, &items, &settings);
         }
+        store.sync(&mut own)?;
+        store.sync(&mut other)?;
+        let restored = Replica::from_chunks(&settings.model, &own.chunks(3), own.watermarks().clone()).unwrap();
 
         // The reference: every distinct event once, each user's in order, in one aggregator.
         let mut reference = Aggregator::new(settings.model.clone());
         let mut seen = HashSet::new();
         let distinct: Vec<ActionEvent> = logs.iter().flatten().filter(|e| seen.insert(e.event_id)).cloned().collect();
         let expected = apply_batch(&mut reference, &distinct, 0, &HashSet::new(), &items, &settings);
-        assert_counts_equal(&store.counts, &expected.counts)?;
+        for replica in [&own, &other, &restored] {
+            assert_counts_equal(&replica.counts(), &expected.counts)?;
+        }
         for user in &expected.touched {
             prop_assert_eq!(store.sequences.get(user), reference.user(user));
         }
