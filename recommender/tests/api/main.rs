@@ -2,4 +2,5 @@
 mod crash;
 mod health;
 mod helpers;
+mod migration;
 mod pipeline;
