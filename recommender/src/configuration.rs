@@ -59,6 +59,10 @@ pub struct RecommenderSettings {
     /// every delta record).
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval_seconds: u64,
+    /// Users' sequences each partition aggregator keeps in memory at most; the longest idle
+    /// are dropped beyond it (they are stored, and loaded again at the user's next event).
+    #[serde(default = "default_sequences_in_memory")]
+    pub sequences_in_memory: usize,
     /// How long delta records stay after a snapshot covers them (a replica lagging less than
     /// this keeps applying records; one lagging more reloads from the snapshot).
     #[serde(default = "default_delta_retention")]
@@ -113,6 +117,9 @@ fn default_replica_poll_ms() -> u64 {
 fn default_snapshot_interval() -> u64 {
     60
 }
+fn default_sequences_in_memory() -> usize {
+    20_000
+}
 fn default_delta_retention() -> u64 {
     300
 }
@@ -157,6 +164,7 @@ impl Default for RecommenderSettings {
             replica_poll_ms: default_replica_poll_ms(),
             snapshot_interval_seconds: default_snapshot_interval(),
             delta_retention_seconds: default_delta_retention(),
+            sequences_in_memory: default_sequences_in_memory(),
             model: ModelParams::default(),
         }
     }

@@ -174,7 +174,11 @@ fn start_consumers(
     )?;
     // Only the first store wins, and there is only one.
     let _ = deps.offsets.set(actions.offsets());
-    let updater = CatalogueUpdater { refresher }.start();
+    let updater = CatalogueUpdater {
+        refresher,
+        router: router.clone(),
+    }
+    .start();
     let group = format!("{}-catalogue-{}", kafka.consumer_group, Uuid::new_v4().simple());
     let spec = ConsumerSpec::new(
         &[topics::PRODUCT_UPDATES, topics::USER_UPDATES],

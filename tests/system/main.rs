@@ -4,3 +4,4 @@ mod faults;
 mod fuzz;
 mod scenario;
 mod system;
+mod tour;

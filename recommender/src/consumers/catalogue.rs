@@ -6,11 +6,14 @@ use shared::events::product::{ProductDeleted, ProductSnapshot};
 use shared::events::user::{UserDeleted, UserProfile};
 use shared::kafka::consumer::{ConsumedEvent, HandleError, HandleEvent};
 
+use crate::actors::router::RouterHandle;
 use crate::refresh::Refresher;
 
 /// The handler actor of the catalogue consumer.
 pub struct CatalogueUpdater {
     pub refresher: Refresher,
+    /// Deleted users' sequences leave the aggregators too.
+    pub router: RouterHandle,
 }
 
 impl Actor for CatalogueUpdater {
@@ -21,8 +24,8 @@ impl Handler<HandleEvent> for CatalogueUpdater {
     type Result = ResponseFuture<Result<(), HandleError>>;
 
     fn handle(&mut self, HandleEvent(event): HandleEvent, _: &mut Context<Self>) -> Self::Result {
-        let refresher = self.refresher.clone();
-        Box::pin(async move { apply(&refresher, &event).await })
+        let (refresher, router) = (self.refresher.clone(), self.router.clone());
+        Box::pin(async move { apply(&refresher, &router, &event).await })
     }
 }
 
@@ -34,7 +37,11 @@ fn payload<T: serde::de::DeserializeOwned>(event: &ConsumedEvent) -> Result<T, H
 }
 
 #[tracing::instrument(skip_all, fields(event_id = %event.envelope.event_id, event_type = %event.envelope.event_type))]
-async fn apply(refresher: &Refresher, event: &ConsumedEvent) -> Result<(), HandleError> {
+async fn apply(
+    refresher: &Refresher,
+    router: &RouterHandle,
+    event: &ConsumedEvent,
+) -> Result<(), HandleError> {
     let catalogue = &refresher.catalogue;
     match event.envelope.event_type.as_str() {
         event_types::PRODUCT_CREATED | event_types::PRODUCT_UPDATED => {
@@ -65,6 +72,7 @@ async fn apply(refresher: &Refresher, event: &ConsumedEvent) -> Result<(), Handl
         }
         event_types::USER_DELETED => {
             let deleted: UserDeleted = payload(event)?;
+            router.forget_user(deleted.id).await;
             catalogue.delete_user(deleted.id).await?;
             refresher.cache.forget_user(deleted.id).await;
         }

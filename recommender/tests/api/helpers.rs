@@ -12,7 +12,7 @@ use shared::auth::{Authenticator, Role};
 use shared::configuration::CommonSettings;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::product::{Price, ProductDeleted, ProductSnapshot};
-use shared::events::user::UserProfile;
+use shared::events::user::{UserDeleted, UserProfile};
 use shared::events::{event_types, topics, Envelope};
 use shared::kafka::producer::EventProducer;
 use shared::metrics::{new_registry, ProducerMetrics};
@@ -146,6 +146,16 @@ impl TestApp {
             updated_at: at(1),
         };
         let event = Envelope::new(event_types::USER_REGISTERED, user.to_string(), profile);
+        self.producer.publish(topics::USER_UPDATES, &event).await.unwrap();
+    }
+
+    /// Publishes a user's deletion.
+    pub async fn delete_user(&self, user: Uuid) {
+        let event = Envelope::new(
+            event_types::USER_DELETED,
+            user.to_string(),
+            UserDeleted { id: user },
+        );
         self.producer.publish(topics::USER_UPDATES, &event).await.unwrap();
     }
 

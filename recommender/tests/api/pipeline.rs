@@ -393,6 +393,38 @@ async fn an_undecodable_delta_record_stops_the_replica_and_fails_ready() {
     assert_eq!(app.replica.read().watermark(99), None);
 }
 
+/// A deleted user's history leaves memory too: an event of theirs still in flight starts a new
+/// history instead of bringing the old one back.
+#[actix_web::test]
+async fn a_deleted_users_sequence_leaves_the_aggregators() {
+    let app = spawn_app().await;
+    let db = shared::db::connect_lazy(&app.settings.common.database)
+        .await
+        .unwrap();
+    let [a, b, c] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    let user = Uuid::now_v7();
+    app.action(user, a, ActionKind::View, 1).await;
+    app.action(user, b, ActionKind::View, 2).await;
+    let stored = || async {
+        recommender::repository::sequences::load(&db, &[user])
+            .await
+            .unwrap()
+            .remove(&user)
+            .map(|s| s.seen.len())
+    };
+    app.flush_until("the sequence is stored", || async { stored().await == Some(2) })
+        .await;
+    app.delete_user(user).await;
+    eventually("the sequence is deleted", WAIT, || async {
+        stored().await.is_none()
+    })
+    .await;
+    app.action(user, c, ActionKind::View, 3).await;
+    app.flush_until("a new sequence is stored", || async { stored().await.is_some() })
+        .await;
+    assert_eq!(stored().await, Some(1), "the old history came back");
+}
+
 #[actix_web::test]
 async fn reads_are_answered_from_postgres_while_redis_is_down() {
     let proxy = shared::testing::TcpProxy::start("127.0.0.1:6379").await;

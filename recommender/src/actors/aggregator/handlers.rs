@@ -1,7 +1,7 @@
 //! Handlers of a partition aggregator's messages.
 use actix::prelude::*;
 
-use super::messages::{Buffer, FlushNow};
+use super::messages::{Buffer, FlushNow, Forget};
 use super::PartitionAggregator;
 
 impl Handler<Buffer> for PartitionAggregator {
@@ -22,5 +22,16 @@ impl Handler<FlushNow> for PartitionAggregator {
 
     fn handle(&mut self, _: FlushNow, _: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(Box::pin(self.flush_future()))
+    }
+}
+
+impl Handler<Forget> for PartitionAggregator {
+    type Result = ();
+
+    fn handle(&mut self, Forget(user): Forget, _: &mut Context<Self>) {
+        // Flushes hold the actor (atomic): the core is always here between messages.
+        if let Some(core) = &mut self.core {
+            core.forget(user);
+        }
     }
 }

@@ -27,3 +27,8 @@ pub struct Buffer(pub ActionEvent);
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct FlushNow;
+
+/// Drops a deleted user's sequence from memory.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Forget(pub Uuid);

@@ -25,7 +25,7 @@ use shared::events::topics;
 use shared::kafka::consumer::OffsetStore;
 use uuid::Uuid;
 
-pub use messages::{ActionEvent, Buffer, FlushNow};
+pub use messages::{ActionEvent, Buffer, FlushNow, Forget};
 
 use crate::cache::ListCache;
 use crate::catalogue::Catalogue;
@@ -62,6 +62,48 @@ struct Core {
     /// The partition's next offset in Postgres (`None` until read).
     next_offset: Option<i64>,
     loaded: bool,
+    /// Flushes committed so far, and the last one that touched each user held in memory.
+    flushes: u64,
+    last_flush: FxHashMap<Uuid, u64>,
+}
+
+impl Core {
+    fn new(settings: &RecommenderSettings) -> Self {
+        Self {
+            model: Aggregator::new(settings.model.clone()),
+            scratch: Scratch::default(),
+            next_offset: None,
+            loaded: false,
+            flushes: 0,
+            last_flush: FxHashMap::default(),
+        }
+    }
+
+    /// Notes the users a committed flush touched, and forgets the longest idle ones beyond
+    /// `capacity` (their sequences are stored: they are loaded again at their next event).
+    fn remember(&mut self, users: &[Uuid], capacity: usize) {
+        self.flushes += 1;
+        for user in users {
+            self.last_flush.insert(*user, self.flushes);
+        }
+        if self.last_flush.len() <= capacity {
+            return;
+        }
+        // Down to 90 %: eviction runs once per many flushes, not at every one.
+        let keep = capacity * 9 / 10;
+        let mut idle: Vec<(u64, Uuid)> = self.last_flush.iter().map(|(u, f)| (*f, *u)).collect();
+        idle.sort_unstable();
+        for (_, user) in idle.into_iter().take(self.last_flush.len() - keep) {
+            self.model.forget(&user);
+            self.last_flush.remove(&user);
+        }
+    }
+
+    /// Drops a deleted user's sequence.
+    fn forget(&mut self, user: Uuid) {
+        self.model.forget(&user);
+        self.last_flush.remove(&user);
+    }
 }
 
 /// The actor.
@@ -75,17 +117,11 @@ pub struct PartitionAggregator {
 
 impl PartitionAggregator {
     pub fn new(partition: i32, deps: Deps) -> Self {
-        let core = Core {
-            model: Aggregator::new(deps.settings.model.clone()),
-            scratch: Scratch::default(),
-            next_offset: None,
-            loaded: false,
-        };
         Self {
             partition,
+            core: Some(Core::new(&deps.settings)),
             deps,
             buffer: Vec::new(),
-            core: Some(core),
         }
     }
 
@@ -280,11 +316,14 @@ async fn flush(
         .with_label_values(&["skipped"])
         .inc_by(applied.skipped as u64);
     let result = commit(core, &applied, deps, partition).await;
-    if result.is_err() {
-        for (user, sequence) in before {
-            match sequence {
-                Some(sequence) => core.model.restore(user, sequence),
-                None => core.model.forget(&user),
+    match &result {
+        Ok(()) => core.remember(&users, deps.settings.sequences_in_memory),
+        Err(_) => {
+            for (user, sequence) in before {
+                match sequence {
+                    Some(sequence) => core.model.restore(user, sequence),
+                    None => core.model.forget(&user),
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use shared::events::action::ActionKind;
 use uuid::Uuid;
 
-use super::{apply_batch, ActionEvent};
+use super::{apply_batch, ActionEvent, Core};
 use crate::configuration::RecommenderSettings;
 use crate::model::aggregator::Aggregator;
 use crate::model::delta::Delta;
@@ -246,4 +246,26 @@ proptest! {
         }
         prop_assert_eq!(store.processed.len(), distinct.len());
     }
+}
+
+#[test]
+fn the_longest_idle_sequences_leave_memory_beyond_the_capacity() {
+    let settings = RecommenderSettings::default();
+    let mut core = Core::new(&settings);
+    let users: Vec<Uuid> = (0..20u128).map(Uuid::from_u128).collect();
+    for user in &users {
+        core.model
+            .observe(*user, crate::model::sequence::Interaction::implicit(1, 1));
+    }
+    core.remember(&users[..10], 15);
+    assert!(
+        users.iter().all(|u| core.model.knows(u)),
+        "below the capacity nothing goes"
+    );
+    // 20 remembered > 15: down to 13, the ones of the older flush first.
+    core.remember(&users[10..], 15);
+    assert!(users[10..].iter().all(|u| core.model.knows(u)));
+    assert_eq!(users[..10].iter().filter(|u| core.model.knows(u)).count(), 3);
+    core.forget(users[19]);
+    assert!(!core.model.knows(&users[19]));
 }

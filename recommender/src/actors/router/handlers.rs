@@ -4,9 +4,9 @@ use futures_util::future::join_all;
 use shared::events::action::UserAction;
 use shared::kafka::consumer::{HandleError, HandleEvent};
 
-use super::messages::{FlushAll, Revoke};
+use super::messages::{FlushAll, ForgetUser, Revoke};
 use super::Router;
-use crate::actors::aggregator::{ActionEvent, Buffer, FlushNow};
+use crate::actors::aggregator::{ActionEvent, Buffer, FlushNow, Forget};
 
 impl Handler<HandleEvent> for Router {
     type Result = ResponseFuture<Result<(), HandleError>>;
@@ -80,6 +80,20 @@ impl Handler<FlushAll> for Router {
                 Ok(())
             } else {
                 Err(failed.join("; "))
+            }
+        })
+    }
+}
+
+impl Handler<ForgetUser> for Router {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, ForgetUser(user): ForgetUser, _: &mut Context<Self>) -> Self::Result {
+        let aggregators: Vec<_> = self.aggregators.values().cloned().collect();
+        Box::pin(async move {
+            for aggregator in aggregators {
+                // A stopped aggregator (partition revoked) holds nothing any more.
+                let _ = aggregator.send(Forget(user)).await;
             }
         })
     }

@@ -2,6 +2,7 @@
 use std::sync::mpsc::Sender;
 
 use actix::Message;
+use uuid::Uuid;
 
 /// Partitions are being taken away: flush and stop their aggregators, then signal `done`.
 #[derive(Debug, Message)]
@@ -15,3 +16,8 @@ pub struct Revoke {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct FlushAll;
+
+/// A user was deleted: every aggregator drops their sequence.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ForgetUser(pub Uuid);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use shared::kafka::consumer::{HandleEvent, RevokeHook};
 
-pub use messages::{FlushAll, Revoke};
+pub use messages::{FlushAll, ForgetUser, Revoke};
 
 use super::aggregator::{Deps, PartitionAggregator};
 
@@ -91,6 +91,12 @@ impl RouterHandle {
                 tracing::error!("aggregators did not flush within the revoke timeout");
             }
         })
+    }
+
+    /// Drops a deleted user's sequence from every aggregator of this instance.
+    pub async fn forget_user(&self, user: uuid::Uuid) {
+        // Only fails if the router stopped, which happens at shutdown.
+        let _ = self.addr.send(ForgetUser(user)).await;
     }
 
     /// Flushes every aggregator now.
