@@ -124,7 +124,7 @@ async fn pipeline() -> anyhow::Result<()> {
     println!("| pipeline: {ACTIONS} actions produced → all statistics committed (flush every {} ms) | {:.0} events/s ({seconds:.1} s) |",
         settings.analytics.flush_interval_ms, ACTIONS as f64 / seconds);
     println!("| flush duration: mean / p99 (raw events, all statistics, event ids, offsets; one transaction) | {} / {} |",
-        ms(histogram_mean(&metrics, "analytics_flush_duration_seconds")), ms(histogram_quantile(&metrics, "analytics_flush_duration_seconds", 0.99)));
+        ms(histogram_mean(&metrics, "aggregator_flush_duration_seconds")), ms(histogram_quantile(&metrics, "aggregator_flush_duration_seconds", 0.99)));
 
     let url = format!("{base}/api/v1/analytics/summary?window=24h");
     let first: serde_json::Value = reqwest::Client::new()

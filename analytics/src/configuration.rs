@@ -33,6 +33,14 @@ pub struct AnalyticsSettings {
     /// Lifetime of cached answers (a flush invalidates them anyway).
     #[serde(default = "default_cache_ttl")]
     pub cache_ttl_seconds: u64,
+    /// Events a partition buffers at most before its fetching is paused until a flush drains
+    /// it (a partition whose flushes fail or lag never stalls the others).
+    #[serde(default = "default_max_buffered_events")]
+    pub max_buffered_events: usize,
+}
+
+fn default_max_buffered_events() -> usize {
+    200_000
 }
 
 fn default_raw_retention() -> u32 {
@@ -60,6 +68,7 @@ impl Default for AnalyticsSettings {
             bucket_retention_days: default_bucket_retention(),
             processed_event_retention_hours: default_processed_retention(),
             cache_ttl_seconds: default_cache_ttl(),
+            max_buffered_events: default_max_buffered_events(),
         }
     }
 }

@@ -1,11 +1,10 @@
 //! Analytics' own metrics (beside the shared HTTP and Kafka ones).
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
-use shared::metrics::{register, LATENCY_BUCKETS};
+use prometheus::{IntCounterVec, Opts, Registry};
+use shared::metrics::register;
 
-/// Pipeline metrics.
+/// Pipeline metrics (flushes themselves are measured by `shared::metrics::PipelineMetrics`).
 #[derive(Clone)]
 pub struct AnalyticsMetrics {
-    pub flush_duration: Histogram,
     /// Events counted (`applied`) or skipped as already counted (`skipped`).
     pub events: IntCounterVec,
 }
@@ -13,13 +12,6 @@ pub struct AnalyticsMetrics {
 impl AnalyticsMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         Ok(Self {
-            flush_duration: register(
-                registry,
-                Histogram::with_opts(
-                    HistogramOpts::new("analytics_flush_duration_seconds", "Duration of a flush")
-                        .buckets(LATENCY_BUCKETS.to_vec()),
-                )?,
-            )?,
             events: register(
                 registry,
                 IntCounterVec::new(

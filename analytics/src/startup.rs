@@ -1,5 +1,4 @@
 //! Builds the analytics service from its settings and runs it until SIGTERM.
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -8,18 +7,22 @@ use anyhow::Context;
 use shared::auth::Authenticator;
 use shared::events::topics;
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
+use shared::metrics::PipelineMetrics;
+use shared::pipeline::PipelineHandle;
 use shared::service::Infrastructure;
 
-use crate::actors::aggregator::Deps;
-use crate::actors::router::RouterHandle;
 use crate::cache::AnswerCache;
 use crate::configuration::Settings;
+use crate::consumers::Statistics;
 use crate::metrics::AnalyticsMetrics;
 use crate::migration::Migrator;
 use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "analytics";
+
+/// The statistics pipeline's handle.
+pub type RouterHandle = PipelineHandle<Statistics>;
 
 /// A built service, listening and consuming.
 pub struct Application {
@@ -37,17 +40,17 @@ impl Application {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
         let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
         let cache = AnswerCache::new(infra.redis.clone(), settings.analytics.cache_ttl_seconds);
-        let deps = Deps {
+        let statistics = Statistics {
             db: infra.db.clone(),
             cache: cache.clone(),
             metrics: AnalyticsMetrics::new(&infra.registry)?,
             flush_interval: Duration::from_millis(settings.analytics.flush_interval_ms),
+            max_buffered: settings.analytics.max_buffered_events,
             raw_retention_days: settings.analytics.raw_retention_days,
             bucket_retention_days: settings.analytics.bucket_retention_days,
             processed_retention_hours: settings.analytics.processed_event_retention_hours,
-            offsets: Arc::new(OnceLock::new()),
         };
-        let router = RouterHandle::start(deps.clone());
+        let router = RouterHandle::start(statistics, PipelineMetrics::new(&infra.registry)?);
         let kafka = &settings.common.kafka;
         let spec = ConsumerSpec::batching(
             &topics::ALL,
@@ -61,8 +64,7 @@ impl Application {
             infra.producer.clone(),
             infra.consumer_metrics.clone(),
         )?;
-        // Only the first store wins, and there is only one.
-        let _ = deps.offsets.set(consumer.offsets());
+        router.attach(&consumer);
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
             cache,
@@ -88,7 +90,7 @@ impl Application {
         self.port
     }
 
-    /// A handle to flush every aggregator now (tests, operations).
+    /// A handle to flush every partition now (tests, operations).
     pub fn router(&self) -> RouterHandle {
         self.router.clone()
     }

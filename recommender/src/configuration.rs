@@ -59,6 +59,10 @@ pub struct RecommenderSettings {
     /// every delta record).
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval_seconds: u64,
+    /// Events a partition buffers at most before its fetching is paused until a flush drains
+    /// it (a partition whose flushes fail or lag never stalls the others).
+    #[serde(default = "default_max_buffered_events")]
+    pub max_buffered_events: usize,
     /// Users' sequences each partition aggregator keeps in memory at most; the longest idle
     /// are dropped beyond it (they are stored, and loaded again at the user's next event).
     #[serde(default = "default_sequences_in_memory")]
@@ -117,6 +121,9 @@ fn default_replica_poll_ms() -> u64 {
 fn default_snapshot_interval() -> u64 {
     60
 }
+fn default_max_buffered_events() -> usize {
+    200_000
+}
 fn default_sequences_in_memory() -> usize {
     20_000
 }
@@ -165,6 +172,7 @@ impl Default for RecommenderSettings {
             snapshot_interval_seconds: default_snapshot_interval(),
             delta_retention_seconds: default_delta_retention(),
             sequences_in_memory: default_sequences_in_memory(),
+            max_buffered_events: default_max_buffered_events(),
             model: ModelParams::default(),
         }
     }

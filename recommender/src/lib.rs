@@ -1,6 +1,5 @@
 //! Consumes every topic, keeps co-interaction counts in per-partition actors and serves
 //! recommendations; `model` is the algorithm (shared with the offline `evaluation`).
-pub mod actors;
 pub mod cache;
 pub mod catalogue;
 pub mod configuration;

@@ -1,19 +1,13 @@
 //! The recommender's own metrics (beside the shared HTTP and Kafka ones).
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
-use shared::metrics::{register, LATENCY_BUCKETS};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use shared::metrics::register;
 
 /// Pipeline and serving metrics.
 #[derive(Clone)]
 pub struct RecommenderMetrics {
-    /// Events waiting in each partition's aggregator for the next flush.
-    pub buffered: IntGaugeVec,
-    pub flush_duration: Histogram,
     /// Events applied, and skipped as already applied (by offset or event id).
     pub events: IntCounterVec,
     pub flushed_users: Histogram,
-    pub flush_failures: IntCounterVec,
     /// From the event's creation (Kafka timestamp) to its user's list being in Redis.
     pub freshness: Histogram,
     /// Lists served, by source (`cache`, `database`, `computed`).
@@ -101,20 +95,6 @@ impl ReplicaMetrics {
 impl RecommenderMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         Ok(Self {
-            buffered: register(
-                registry,
-                IntGaugeVec::new(
-                    Opts::new("aggregator_buffered_events", "Events awaiting the next flush"),
-                    &["partition"],
-                )?,
-            )?,
-            flush_duration: register(
-                registry,
-                Histogram::with_opts(
-                    HistogramOpts::new("aggregator_flush_duration_seconds", "Duration of a flush")
-                        .buckets(LATENCY_BUCKETS.to_vec()),
-                )?,
-            )?,
             events: register(
                 registry,
                 IntCounterVec::new(
@@ -127,13 +107,6 @@ impl RecommenderMetrics {
                 Histogram::with_opts(
                     HistogramOpts::new("aggregator_flush_users", "Users whose lists a flush recomputed")
                         .buckets(vec![1.0, 10.0, 100.0, 1000.0, 10000.0]),
-                )?,
-            )?,
-            flush_failures: register(
-                registry,
-                IntCounterVec::new(
-                    Opts::new("aggregator_flush_failures_total", "Failed flushes"),
-                    &["reason"],
                 )?,
             )?,
             freshness: register(

@@ -1,5 +1,5 @@
 //! Builds the recommender from its settings and runs it until SIGTERM.
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
@@ -9,14 +9,15 @@ use anyhow::Context;
 use shared::auth::Authenticator;
 use shared::events::topics;
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
+use shared::metrics::PipelineMetrics;
+use shared::pipeline::PipelineHandle;
 use shared::service::Infrastructure;
 use uuid::Uuid;
 
-use crate::actors::aggregator::Deps;
-use crate::actors::router::RouterHandle;
 use crate::cache::{ListCache, Recent};
 use crate::catalogue::Catalogue;
 use crate::configuration::Settings;
+use crate::consumers::actions::Actions;
 use crate::consumers::catalogue::CatalogueUpdater;
 use crate::metrics::RecommenderMetrics;
 use crate::migration::Migrator;
@@ -27,6 +28,9 @@ use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "recommender";
+
+/// The user_actions pipeline's handle.
+pub type RouterHandle = PipelineHandle<Actions>;
 
 /// A built service, listening and consuming.
 pub struct Application {
@@ -78,7 +82,7 @@ impl Application {
             rankings: rankings.clone(),
             settings: recommender.clone(),
         };
-        let deps = Deps {
+        let actions = Actions {
             db: infra.db.clone(),
             cache,
             replica: replica.clone(),
@@ -86,11 +90,10 @@ impl Application {
             catalogue,
             settings: recommender,
             metrics: metrics.clone(),
-            offsets: Arc::new(OnceLock::new()),
         };
-        let router = RouterHandle::start(deps.clone());
+        let router = RouterHandle::start(actions, PipelineMetrics::new(&infra.registry)?);
         crate::refresh::start_sweeper(refresher.clone(), metrics.stale_lists_rebuilt.clone());
-        let consumers = start_consumers(&settings, &infra, &router, &deps, refresher.clone())?;
+        let consumers = start_consumers(&settings, &infra, &router, refresher.clone())?;
         // Shared answers live one flush interval, at most a second (flushes are also triggered
         // by rebalances and shutdowns, and intervals may be configured long).
         let shared_for = Duration::from_millis(settings.recommender.flush_interval_ms.min(1000));
@@ -124,7 +127,7 @@ impl Application {
         self.port
     }
 
-    /// A handle to flush every aggregator now (tests, operations).
+    /// A handle to flush every partition now (tests, operations).
     pub fn router(&self) -> RouterHandle {
         self.router.clone()
     }
@@ -150,13 +153,12 @@ impl Application {
 }
 
 /// The actions consumer (group `kafka.consumer_group`, partitions split between instances,
-/// offsets stored by the aggregators after their flush) and the catalogue consumer (a group of
-/// its own per instance: every instance reads every catalogue and profile event).
+/// offsets stored by the pipeline after each flush) and the catalogue consumer (a group of its
+/// own per instance: every instance reads every catalogue and profile event).
 fn start_consumers(
     settings: &Settings,
     infra: &Infrastructure,
     router: &RouterHandle,
-    deps: &Deps,
     refresher: Refresher,
 ) -> anyhow::Result<Vec<ConsumerHandle>> {
     let kafka = &settings.common.kafka;
@@ -172,8 +174,7 @@ fn start_consumers(
         infra.producer.clone(),
         infra.consumer_metrics.clone(),
     )?;
-    // Only the first store wins, and there is only one.
-    let _ = deps.offsets.set(actions.offsets());
+    router.attach(&actions);
     let updater = CatalogueUpdater {
         refresher,
         router: router.clone(),

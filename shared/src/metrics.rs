@@ -143,3 +143,50 @@ impl ConsumerMetrics {
         })
     }
 }
+
+/// The batching pipeline's partitions (`shared::pipeline`): buffered events, flushes, pauses.
+#[derive(Clone)]
+pub struct PipelineMetrics {
+    /// Events waiting in each partition's buffer for the next flush.
+    pub buffered: IntGaugeVec,
+    pub flush_duration: prometheus::Histogram,
+    /// Failed flushes, by reason: `fenced` (another owner moved the offset) or `error`.
+    pub flush_failures: IntCounterVec,
+    /// Partitions whose fetching is paused because their buffer is full.
+    pub paused: IntGauge,
+}
+
+impl PipelineMetrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        Ok(Self {
+            buffered: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new("aggregator_buffered_events", "Events awaiting the next flush"),
+                    &["topic", "partition"],
+                )?,
+            )?,
+            flush_duration: register(
+                registry,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new("aggregator_flush_duration_seconds", "Duration of a flush")
+                        .buckets(LATENCY_BUCKETS.to_vec()),
+                )?,
+            )?,
+            flush_failures: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new("aggregator_flush_failures_total", "Failed flushes"),
+                    &["reason"],
+                )?,
+            )?,
+            paused: register(
+                registry,
+                IntGauge::new(
+                    "aggregator_paused_partitions",
+                    "Partitions not fetched because their buffer is full",
+                )?,
+            )?,
+        })
+    }
+}

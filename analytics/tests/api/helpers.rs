@@ -1,9 +1,9 @@
 //! Starts an isolated analytics service per test, feeds it events and reads its API.
 use std::time::Duration;
 
-use analytics::actors::router::RouterHandle;
 use analytics::configuration::{get_configuration, Settings};
 use analytics::startup::Application;
+use analytics::startup::RouterHandle;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::auth::{Authenticator, Role};

@@ -6,8 +6,9 @@ use shared::events::product::{ProductDeleted, ProductSnapshot};
 use shared::events::user::{UserDeleted, UserProfile};
 use shared::kafka::consumer::{ConsumedEvent, HandleError, HandleEvent};
 
-use crate::actors::router::RouterHandle;
+use crate::consumers::actions::Actions;
 use crate::refresh::Refresher;
+use crate::startup::RouterHandle;
 
 /// The handler actor of the catalogue consumer.
 pub struct CatalogueUpdater {
@@ -72,7 +73,7 @@ async fn apply(
         }
         event_types::USER_DELETED => {
             let deleted: UserDeleted = payload(event)?;
-            router.forget_user(deleted.id).await;
+            Actions::forget_user(router, deleted.id).await;
             catalogue.delete_user(deleted.id).await?;
             refresher.cache.forget_user(deleted.id).await;
         }

@@ -1,3 +1,5 @@
 //! Kafka consumers: `catalogue` (product_updates, user_updates: every instance reads all) and
-//! the `user_actions` pipeline (group `kafka.consumer_group`, see `actors`).
+//! `actions`, the user_actions pipeline (group `kafka.consumer_group`, partitions split between
+//! instances; the shared batching pipeline of `shared::pipeline`).
+pub mod actions;
 pub mod catalogue;

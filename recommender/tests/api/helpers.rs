@@ -2,10 +2,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use recommender::actors::router::RouterHandle;
 use recommender::configuration::{get_configuration, Settings};
 use recommender::replication::SharedReplica;
 use recommender::startup::Application;
+use recommender::startup::RouterHandle;
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::auth::{Authenticator, Role};

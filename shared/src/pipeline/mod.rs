@@ -1,92 +1,93 @@
-//! Exactly-once bookkeeping for consumers that flush batches to Postgres (recommender,
-//! analytics): the next offset of each partition, written in the flush transaction with a
-//! compare-and-set that fences off a former owner, and the ids of events already applied, so a
-//! duplicate delivered at a new offset changes nothing.
+//! The batching consumer pipeline of the recommender and analytics, written once:
+//!
+//! ```text
+//! KafkaConsumer ──HandleBatch──▶ Router ──Buffer──▶ PartitionActor (topic, partition) ─▶ Pipeline::flush
+//!   (ready events, in order)     decode, route      own thread; buffers; flushes every interval,
+//!                                                    on revoke, on shutdown, on request
+//! ```
+//!
+//! A service implements [`Pipeline`]: how to decode an event, what a partition keeps between
+//! flushes, and the flush, which commits the batch's effect with the partition's next offset in
+//! one transaction ([`advance_offset`]: a compare-and-set that fences off a former owner) and
+//! skips what it applied before ([`load_offset`], [`processed`]). After a flush the partition's
+//! next offset is stored in Kafka as a hint (it never leads Postgres).
+//!
+//! A partition keeps taking events while it flushes, so one slow or failing partition never
+//! stalls the consumer for the others; when its buffer passes `max_buffered` events its fetching
+//! is paused in Kafka until a flush drains it. Revoke: the consumer waits until the revoked
+//! partitions flushed. Every hour [`Pipeline::maintain`] runs (pruning).
 pub mod migration;
+mod offsets;
+pub mod partition;
+pub mod router;
 
-use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
 
-use anyhow::Context;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
-use uuid::Uuid;
+use crate::kafka::consumer::ConsumedEvent;
 
-fn statement(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+pub use offsets::{advance_offset, load_offset, mark_processed, processed, prune_processed};
+pub use router::{FlushAllError, PipelineHandle};
+
+/// A topic-partition as the pipeline sees it (logical topic name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey {
+    pub topic: String,
+    pub partition: i32,
 }
 
-/// The next offset stored for a partition (`None`: never flushed).
-pub async fn load_offset(
-    db: &impl ConnectionTrait,
-    topic: &str,
-    partition: i32,
-) -> anyhow::Result<Option<i64>> {
-    let sql = "SELECT next_offset FROM partition_offsets WHERE topic = $1 AND partition = $2";
-    let row = db
-        .query_one(statement(sql, vec![topic.into(), partition.into()]))
-        .await
-        .context("Failed to load the offset")?;
-    row.map(|r| r.try_get("", "next_offset"))
-        .transpose()
-        .map_err(Into::into)
+impl fmt::Display for PartitionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.topic, self.partition)
+    }
 }
 
-/// Moves a partition's offset from `expected` to `next` if nobody else moved it: the fence that
-/// keeps a former owner of the partition from writing after its successor.
-pub async fn advance_offset(
-    txn: &DatabaseTransaction,
-    topic: &str,
-    partition: i32,
-    expected: Option<i64>,
-    next: i64,
-) -> anyhow::Result<bool> {
-    let result = match expected {
-        Some(expected) => {
-            let sql = "UPDATE partition_offsets SET next_offset = $4 WHERE topic = $1 AND partition = $2 AND next_offset = $3";
-            txn.execute(statement(
-                sql,
-                vec![topic.into(), partition.into(), expected.into(), next.into()],
-            ))
-            .await
-        }
-        None => {
-            let sql = "INSERT INTO partition_offsets (topic, partition, next_offset) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-            txn.execute(statement(sql, vec![topic.into(), partition.into(), next.into()]))
-                .await
-        }
-    };
-    Ok(result.context("Failed to advance the offset")?.rows_affected() == 1)
+/// How a flush failed. Either way nothing of it was committed and its events are flushed again.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    /// Another owner moved the partition's offset: this instance's state of the partition is
+    /// stale and is replaced by a fresh one ([`Pipeline::state`]).
+    #[error("the partition's offset was moved by another owner")]
+    Fenced,
+    /// Anything else (database down, ...): retried with the next flush.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
-/// Which of these event ids were applied before.
-pub async fn processed(db: &impl ConnectionTrait, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
-    let sql = "SELECT event_id FROM processed_events WHERE event_id = ANY($1)";
-    let rows = db
-        .query_all(statement(sql, vec![ids.to_vec().into()]))
-        .await
-        .context("Failed to check event ids")?;
-    rows.iter()
-        .map(|r| r.try_get("", "event_id").map_err(Into::into))
-        .collect()
+/// Timing and bounds of the partitions.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineSettings {
+    pub flush_interval: Duration,
+    /// Buffered events above which a partition's fetching is paused until a flush drains it.
+    pub max_buffered: usize,
 }
 
-/// Records applied event ids (sorted: concurrent flushes lock index entries in one order).
-pub async fn mark_processed(txn: &DatabaseTransaction, ids: &[Uuid]) -> anyhow::Result<()> {
-    let mut sorted = ids.to_vec();
-    sorted.sort();
-    let sql = "INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING";
-    txn.execute(statement(sql, vec![sorted.into()]))
-        .await
-        .context("Failed to record event ids")?;
-    Ok(())
-}
+/// What a service plugs into the pipeline.
+#[async_trait::async_trait(?Send)]
+pub trait Pipeline: Clone + Send + Unpin + 'static {
+    /// A decoded event, kept until its flush.
+    type Event: Send + Unpin + 'static;
+    /// What a partition keeps between flushes (e.g. its stored offset, users' sequences).
+    type State: Send + Unpin + 'static;
 
-/// Deletes processed event ids older than `retention_hours` (duplicates arrive within seconds
-/// or minutes of the original; a week is a generous bound). Returns the rows deleted.
-pub async fn prune_processed(db: &impl ConnectionTrait, retention_hours: u64) -> anyhow::Result<u64> {
-    let sql = "DELETE FROM processed_events WHERE processed_at < now() - make_interval(hours => $1)";
-    let result = db
-        .execute(statement(sql, vec![(retention_hours as i32).into()]))
-        .await
-        .context("Failed to prune")?;
-    Ok(result.rows_affected())
+    fn settings(&self) -> PipelineSettings;
+
+    /// Decodes a consumed event; `Err(reason)` sends it to the dead-letter topic.
+    fn decode(&self, event: &ConsumedEvent) -> Result<Self::Event, String>;
+
+    /// A partition's state before its first flush, and after a fenced one.
+    fn state(&self, partition: &PartitionKey) -> Self::State;
+
+    /// Makes `events` (in arrival order; may hold redeliveries) durable exactly once, and
+    /// returns the partition's next offset if it moved. On `Err` nothing may be committed and
+    /// `state` must be as before (the same events come again).
+    async fn flush(
+        &self,
+        state: &mut Self::State,
+        partition: &PartitionKey,
+        events: &[Self::Event],
+    ) -> Result<Option<i64>, FlushError>;
+
+    /// Hourly maintenance of every instance (e.g. deleting old rows).
+    async fn maintain(&self);
 }

@@ -23,6 +23,13 @@ pub struct ConsumedEvent {
 #[rtype(result = "Result<(), HandleError>")]
 pub struct HandleEvent(pub Arc<ConsumedEvent>);
 
+/// Hands a batching handler every event the consumer had ready (several partitions, each in
+/// offset order). `Ok` lists the events it rejects, by index, with the reason: they go to the
+/// dead-letter topic. `Err(Transient)` makes the consumer deliver the same batch again.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(usize, String)>, HandleError>")]
+pub struct HandleBatch(pub Vec<Arc<ConsumedEvent>>);
+
 /// How a handler reports that it could not apply an event.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {

@@ -1,17 +1,23 @@
-//! The Kafka consumer actor: reads topics in a consumer group and hands each decoded event to a
-//! handler actor, one at a time per consumer (so every partition is processed in order).
+//! The Kafka consumer actor: reads topics in a consumer group and hands the decoded events to a
+//! handler actor, either one at a time ([`ConsumerSpec::new`]) or in batches of whatever was
+//! ready ([`ConsumerSpec::batching`]); either way every partition is processed in order.
 //!
-//! Offset discipline (at least once): `enable.auto.offset.store=false`; an offset is stored only
-//! after the handler succeeded or the message was written to the dead-letter topic, and the
-//! stored offsets are committed every `commit_interval_ms`, on partition revoke and on shutdown.
-//! A transient handler failure retries the same event with backoff and never skips it.
+//! Offset discipline (at least once): `enable.auto.offset.store=false`. Per event: an offset is
+//! stored only after the handler succeeded or the message was written to the dead-letter topic.
+//! Batching: the handler stores offsets itself ([`OffsetStore`]) once its effect is durable, and
+//! dead-lettered messages store nothing (their offset is passed by the handler's next durable
+//! write; after a crash before it they are read, and dead-lettered, again). Stored offsets are
+//! committed every `commit_interval_ms`, on partition revoke and on shutdown. A transient
+//! handler failure retries the same event (or batch) with backoff and never skips it.
 mod handlers;
 pub mod messages;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures_util::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
@@ -19,7 +25,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-pub use messages::{ConsumedEvent, GetAssignment, HandleError, HandleEvent, Shutdown};
+pub use messages::{ConsumedEvent, GetAssignment, HandleBatch, HandleError, HandleEvent, Shutdown};
 
 use crate::configuration::KafkaSettings;
 use crate::events::{self, topics};
@@ -27,65 +33,64 @@ use crate::kafka::producer::{EventProducer, RawMessage};
 use crate::metrics::ConsumerMetrics;
 use crate::retry;
 
+/// Most messages handed over in one batch.
+const MAX_BATCH: usize = 2048;
+
 /// What to consume and who applies it.
 pub struct ConsumerSpec {
     /// Logical topic names (the deployment's prefix is added).
     pub topics: Vec<String>,
     /// Consumer group id; members of one group split the partitions.
     pub group_id: String,
-    /// The actor that applies each event.
-    pub handler: Recipient<HandleEvent>,
-    /// Who stores offsets: the consumer after each handled event (at least once), or the
-    /// handler, through [`ConsumerHandle::offsets`], once its effect is durable (for handlers
-    /// that batch, e.g. flush every second with the offsets in their own transaction).
-    pub offsets: OffsetPolicy,
+    /// The actor that applies the events, and how it takes them.
+    pub handler: EventHandler,
     /// Called (on the consumer's thread, blocking it) before partitions are taken away, so the
     /// handler can finish and persist its work on them first.
     pub on_revoke: Option<RevokeHook>,
 }
 
+/// How events reach the handler.
+pub enum EventHandler {
+    /// One event at a time; the consumer stores its offset once handled.
+    Each(Recipient<HandleEvent>),
+    /// Batches of ready events; the handler stores offsets once its effect is durable (it
+    /// flushes batches with the offsets in its own transaction).
+    Batches(Recipient<HandleBatch>),
+}
+
 impl ConsumerSpec {
-    /// Consumes `topics` in `group_id`, storing offsets after each handled event.
+    /// Consumes `topics` in `group_id` one event at a time, storing offsets after each.
     pub fn new(topics: &[&str], group_id: impl Into<String>, handler: Recipient<HandleEvent>) -> Self {
         Self {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             group_id: group_id.into(),
-            handler,
-            offsets: OffsetPolicy::AfterHandler,
+            handler: EventHandler::Each(handler),
             on_revoke: None,
         }
     }
-}
 
-impl ConsumerSpec {
-    /// For handlers that flush batches with their offsets in their own transaction: offsets are
-    /// stored by the handler ([`OffsetPolicy::ByHandler`]) and `on_revoke` runs before partitions
-    /// are taken away.
+    /// For handlers that flush batches with their offsets in their own transaction: events
+    /// arrive in batches, offsets are stored by the handler, and `on_revoke` runs before
+    /// partitions are taken away.
     pub fn batching(
         topics: &[&str],
         group_id: impl Into<String>,
-        handler: Recipient<HandleEvent>,
+        handler: Recipient<HandleBatch>,
         on_revoke: RevokeHook,
     ) -> Self {
         Self {
-            offsets: OffsetPolicy::ByHandler,
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            group_id: group_id.into(),
+            handler: EventHandler::Batches(handler),
             on_revoke: Some(on_revoke),
-            ..Self::new(topics, group_id, handler)
         }
     }
-}
-
-/// See [`ConsumerSpec::offsets`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetPolicy {
-    AfterHandler,
-    ByHandler,
 }
 
 /// A callback given the `(logical topic, partition)`s being revoked.
 pub type RevokeHook = Arc<dyn Fn(&[(String, i32)]) + Send + Sync>;
 
-/// Lets a handler store the offsets its durable work covers (`OffsetPolicy::ByHandler`).
+/// Lets a batching handler store the offsets its durable work covers.
 #[derive(Clone)]
 pub struct OffsetStore {
     // Weak: a stopped consumer must close (and leave its group) even while handlers hold this.
@@ -103,6 +108,42 @@ impl OffsetStore {
             .ok_or(KafkaError::StoreOffset(RDKafkaErrorCode::State))?;
         // librdkafka stores the given offset + 1.
         consumer.store_offset(&self.settings.topic(topic), partition, next_offset - 1)
+    }
+}
+
+/// Lets a batching handler stop fetching a partition it cannot keep up with (its buffer is
+/// full because its flushes fail or lag) without stalling the others, and start again.
+/// librdkafka drops what it prefetched for a paused partition and fetches again from the
+/// next undelivered offset on resume; partitions are resumed whenever they are assigned.
+#[derive(Clone)]
+pub struct PartitionControl {
+    consumer: Weak<StreamConsumer<ConsumerCallbacks>>,
+    settings: KafkaSettings,
+}
+
+impl PartitionControl {
+    fn list(&self, topic: &str, partition: i32) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.settings.topic(topic), partition);
+        list
+    }
+
+    /// Stops fetching the logical `topic`'s `partition`.
+    pub fn pause(&self, topic: &str, partition: i32) -> KafkaResult<()> {
+        let consumer = self
+            .consumer
+            .upgrade()
+            .ok_or(KafkaError::PauseResume("consumer stopped".into()))?;
+        consumer.pause(&self.list(topic, partition))
+    }
+
+    /// Fetches the partition again.
+    pub fn resume(&self, topic: &str, partition: i32) -> KafkaResult<()> {
+        let consumer = self
+            .consumer
+            .upgrade()
+            .ok_or(KafkaError::PauseResume("consumer stopped".into()))?;
+        consumer.resume(&self.list(topic, partition))
     }
 }
 
@@ -129,6 +170,7 @@ impl Actor for KafkaConsumer {
 pub struct ConsumerHandle {
     addr: Addr<KafkaConsumer>,
     offsets: OffsetStore,
+    control: PartitionControl,
 }
 
 impl ConsumerHandle {
@@ -169,13 +211,16 @@ impl ConsumerHandle {
             consumer: Arc::downgrade(&consumer),
             settings: settings.clone(),
         };
+        let control = PartitionControl {
+            consumer: Arc::downgrade(&consumer),
+            settings: settings.clone(),
+        };
         let worker = Worker {
             consumer: consumer.clone(),
             handler: spec.handler,
             dead_letters,
             settings: settings.clone(),
             metrics,
-            store_offsets: spec.offsets == OffsetPolicy::AfterHandler,
         };
         let addr = KafkaConsumer {
             consumer,
@@ -183,12 +228,21 @@ impl ConsumerHandle {
             loop_handle: None,
         }
         .start();
-        Ok(Self { addr, offsets })
+        Ok(Self {
+            addr,
+            offsets,
+            control,
+        })
     }
 
     /// The offset store, for handlers that store their own offsets.
     pub fn offsets(&self) -> OffsetStore {
         self.offsets.clone()
+    }
+
+    /// Pausing and resuming partitions, for batching handlers.
+    pub fn control(&self) -> PartitionControl {
+        self.control.clone()
     }
 
     /// The partitions this member currently owns.
@@ -206,31 +260,139 @@ impl ConsumerHandle {
 /// Everything the consume loop needs, owned by the loop future.
 struct Worker {
     consumer: Arc<StreamConsumer<ConsumerCallbacks>>,
-    handler: Recipient<HandleEvent>,
+    handler: EventHandler,
     dead_letters: EventProducer,
     settings: KafkaSettings,
     metrics: ConsumerMetrics,
-    store_offsets: bool,
 }
 
 impl Worker {
     async fn run(self) {
         loop {
-            match self.consumer.recv().await {
+            let message = match self.consumer.recv().await {
                 // Detach: the handler gets owned data and the consumer is free to poll again.
-                Ok(message) => self.process(message.detach()).await,
+                Ok(message) => message.detach(),
                 Err(e) => {
                     tracing::warn!(error.cause_chain = ?e, "Kafka consumer error; continuing");
                     tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            match &self.handler {
+                EventHandler::Each(handler) => self.process(handler, message).await,
+                EventHandler::Batches(handler) => {
+                    let batch = self.ready(message);
+                    self.process_batch(handler, batch).await;
                 }
             }
+        }
+    }
+
+    /// `first` and whatever else librdkafka already holds, up to [`MAX_BATCH`] messages.
+    fn ready(&self, first: OwnedMessage) -> Vec<OwnedMessage> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Err(e)) => {
+                    tracing::warn!(error.cause_chain = ?e, "Kafka consumer error; continuing");
+                    break;
+                }
+                None => break,
+            }
+        }
+        batch
+    }
+
+    /// Decodes a batch, hands the events to the handler until it takes them, and dead-letters
+    /// what does not decode or what the handler rejects. Stores no offset (the handler does).
+    #[tracing::instrument(level = "debug", name = "consume_batch", skip_all, fields(messages = batch.len()))]
+    async fn process_batch(&self, handler: &Recipient<HandleBatch>, batch: Vec<OwnedMessage>) {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut origin = Vec::with_capacity(batch.len());
+        let mut outcomes: HashMap<(String, &'static str), u64> = HashMap::new();
+        for (index, message) in batch.iter().enumerate() {
+            let logical = self.settings.logical_topic(message.topic()).to_owned();
+            match events::decode(message.payload()) {
+                Ok(envelope) => {
+                    events.push(Arc::new(ConsumedEvent {
+                        topic: logical,
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        timestamp_ms: message.timestamp().to_millis(),
+                        envelope,
+                    }));
+                    origin.push(index);
+                }
+                Err(e) => {
+                    self.dead_letter(message, &logical, &e.to_string()).await;
+                    *outcomes.entry((logical, "dead_lettered")).or_default() += 1;
+                }
+            }
+        }
+        if !events.is_empty() {
+            let topics: Vec<String> = events.iter().map(|e| e.topic.clone()).collect();
+            let rejected = self.deliver_batch(handler, events).await;
+            let mut dead = vec![false; topics.len()];
+            for (index, reason) in rejected {
+                let Some(&position) = origin.get(index) else {
+                    tracing::error!(index, "the handler rejected an event it was not given");
+                    continue;
+                };
+                dead[index] = true;
+                self.dead_letter(&batch[position], &topics[index], &reason).await;
+            }
+            for (topic, dead) in topics.into_iter().zip(dead) {
+                let label = if dead { "dead_lettered" } else { "handled" };
+                *outcomes.entry((topic, label)).or_default() += 1;
+            }
+        }
+        for ((topic, label), count) in outcomes {
+            self.metrics
+                .consumed
+                .with_label_values(&[&topic, label])
+                .inc_by(count);
+        }
+    }
+
+    /// Hands a batch over until the handler takes it; the events it rejects.
+    async fn deliver_batch(
+        &self,
+        handler: &Recipient<HandleBatch>,
+        events: Vec<Arc<ConsumedEvent>>,
+    ) -> Vec<(usize, String)> {
+        let mut backoff = retry::delays(MAX_RETRY_DELAY);
+        loop {
+            let started = Instant::now();
+            let error = match handler.send(HandleBatch(events.clone())).await {
+                Ok(Ok(rejected)) => {
+                    if let Some(first) = events.first() {
+                        self.metrics
+                            .handler_duration
+                            .with_label_values(&[&first.topic])
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    return rejected;
+                }
+                // A batch cannot be rejected as a whole: its events are rejected one by one.
+                Ok(Err(HandleError::Rejected(reason))) => anyhow::anyhow!("batch refused: {reason}"),
+                Ok(Err(HandleError::Transient(e))) => e,
+                Err(e) => anyhow::Error::new(e).context("handler actor unavailable"),
+            };
+            if let Some(first) = events.first() {
+                self.metrics.retries.with_label_values(&[&first.topic]).inc();
+            }
+            let delay = backoff.next().unwrap_or(MAX_RETRY_DELAY);
+            tracing::warn!(error.cause_chain = ?error, retry_in_ms = delay.as_millis() as u64,
+                "batch handler failed; retrying the same batch");
+            tokio::time::sleep(delay).await;
         }
     }
 
     #[tracing::instrument(name = "consume", skip_all, fields(
         topic = %message.topic(), partition = message.partition(), offset = message.offset(),
         event_id = tracing::field::Empty))]
-    async fn process(&self, message: OwnedMessage) {
+    async fn process(&self, handler: &Recipient<HandleEvent>, message: OwnedMessage) {
         let logical = self.settings.logical_topic(message.topic()).to_owned();
         let outcome = match events::decode(message.payload()) {
             Ok(envelope) => {
@@ -242,7 +404,7 @@ impl Worker {
                     timestamp_ms: message.timestamp().to_millis(),
                     envelope,
                 });
-                self.deliver(event).await
+                self.deliver(handler, event).await
             }
             Err(e) => Err(e.to_string()),
         };
@@ -254,18 +416,20 @@ impl Worker {
             }
         };
         self.metrics.consumed.with_label_values(&[&logical, label]).inc();
-        // A dead letter is durable once acknowledged, whoever stores offsets otherwise.
-        if self.store_offsets || label == "dead_lettered" {
-            self.store_offset(&message);
-        }
+        // Handled or durably dead-lettered: either way this message is done.
+        self.store_offset(&message);
     }
 
     /// Hands the event to the handler until it succeeds or rejects it (`Err(reason)`).
-    async fn deliver(&self, event: Arc<ConsumedEvent>) -> Result<(), String> {
+    async fn deliver(
+        &self,
+        handler: &Recipient<HandleEvent>,
+        event: Arc<ConsumedEvent>,
+    ) -> Result<(), String> {
         let mut backoff = retry::delays(MAX_RETRY_DELAY);
         loop {
             let started = Instant::now();
-            let error = match self.handler.send(HandleEvent(event.clone())).await {
+            let error = match handler.send(HandleEvent(event.clone())).await {
                 Ok(Ok(())) => {
                     self.metrics
                         .handler_duration
@@ -289,7 +453,8 @@ impl Worker {
     /// retries until the broker acknowledges, so the offset never passes an unsaved message.
     async fn dead_letter(&self, message: &OwnedMessage, logical: &str, reason: &str) {
         let dlq = self.settings.topic(&topics::dead_letter(logical));
-        tracing::error!(reason, dead_letter_topic = %dlq, "undeliverable message sent to the dead-letter topic");
+        tracing::error!(reason, dead_letter_topic = %dlq, topic = logical, partition = message.partition(),
+            offset = message.offset(), "undeliverable message sent to the dead-letter topic");
         let mut backoff = retry::delays(MAX_RETRY_DELAY);
         loop {
             let headers = dead_letter_headers(message, reason);
@@ -413,6 +578,20 @@ impl ConsumerContext for ConsumerCallbacks {
                 tracing::info!(partitions = ?list(partitions), "partitions assigned");
             }
             Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // A partition paused by an earlier owner of this consumer stays paused in librdkafka
+        // across revoke and re-assignment: whatever was paused, an assigned partition flows.
+        if let Rebalance::Assign(partitions) = rebalance {
+            let mut resumable = TopicPartitionList::new();
+            for e in partitions.elements() {
+                resumable.add_partition(e.topic(), e.partition());
+            }
+            if let Err(e) = consumer.resume(&resumable) {
+                tracing::warn!(error = %e, "could not resume assigned partitions");
+            }
         }
     }
 

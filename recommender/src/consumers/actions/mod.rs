@@ -1,31 +1,28 @@
-//! One aggregator per assigned `user_actions` partition. Events are buffered; a flush (every
-//! `flush_interval_ms`, on revoke and on shutdown) applies them to the users' sequences and
-//! writes, in ONE transaction: the partition's next offset (a compare-and-set that fences off a
-//! former owner), one delta record with the batch's count increments, the touched users'
-//! sequences, the processed event ids and the touched users' recomputed lists (built from the
-//! replica plus this delta). After the commit the delta is applied to this instance's replica
-//! (other instances read it from the database) and the lists go to Redis. Events below the
-//! stored offset, and event ids seen before, change nothing: every event's effect is applied
-//! exactly once.
-mod handlers;
-pub mod messages;
+//! The `user_actions` pipeline ([`shared::pipeline`]): every assigned partition buffers its
+//! events; a flush (every `flush_interval_ms`, on revoke and on shutdown) applies them to the
+//! users' sequences and writes, in ONE transaction: the partition's next offset (a
+//! compare-and-set that fences off a former owner), one delta record with the batch's count
+//! increments, the touched users' sequences, the processed event ids and the touched users'
+//! recomputed lists (built from the replica plus this delta). After the commit the delta is
+//! applied to this instance's replica (other instances read it from the database) and the lists
+//! go to Redis. Events below the stored offset, and event ids seen before, change nothing: every
+//! event's effect is applied exactly once.
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix::prelude::*;
 use anyhow::Context as _;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use rustc_hash::FxHashMap;
 use sea_orm::{DatabaseConnection, TransactionTrait};
+use shared::events::action::{ActionKind, UserAction};
 use shared::events::topics;
-use shared::kafka::consumer::OffsetStore;
+use shared::kafka::consumer::ConsumedEvent;
+use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineSettings};
 use uuid::Uuid;
-
-pub use messages::{ActionEvent, Buffer, FlushNow, Forget};
 
 use crate::cache::ListCache;
 use crate::catalogue::Catalogue;
@@ -41,9 +38,9 @@ use crate::recommend::{Inputs, RankingCache, RecommendationList};
 use crate::replication::SharedReplica;
 use crate::repository::{deltas, lists, sequences};
 
-/// What every aggregator shares.
+/// The pipeline: what every partition's flush uses.
 #[derive(Clone)]
-pub struct Deps {
+pub struct Actions {
     pub db: DatabaseConnection,
     pub cache: ListCache,
     pub replica: SharedReplica,
@@ -51,12 +48,82 @@ pub struct Deps {
     pub catalogue: Catalogue,
     pub settings: Arc<RecommenderSettings>,
     pub metrics: RecommenderMetrics,
-    /// Set once the consumer runs: committed offsets are stored as a hint for restarts.
-    pub offsets: Arc<OnceLock<OffsetStore>>,
+}
+
+/// One decoded action with its place in the partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionEvent {
+    pub event_id: Uuid,
+    pub offset: i64,
+    pub user: Uuid,
+    pub product: Uuid,
+    pub action: ActionKind,
+    pub value: Option<f64>,
+    pub occurred_at: DateTime<Utc>,
+    /// Kafka timestamp (ms), for the freshness metric.
+    pub produced_ms: Option<i64>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Pipeline for Actions {
+    type Event = ActionEvent;
+    type State = Core;
+
+    fn settings(&self) -> PipelineSettings {
+        PipelineSettings {
+            flush_interval: Duration::from_millis(self.settings.flush_interval_ms),
+            max_buffered: self.settings.max_buffered_events,
+        }
+    }
+
+    fn decode(&self, event: &ConsumedEvent) -> Result<ActionEvent, String> {
+        let action: UserAction = event
+            .envelope
+            .payload_as()
+            .map_err(|e| format!("invalid user_action payload: {e}"))?;
+        Ok(ActionEvent {
+            event_id: event.envelope.event_id,
+            offset: event.offset,
+            user: action.user_id,
+            product: action.product_id,
+            action: action.action,
+            value: action.value,
+            occurred_at: action.occurred_at,
+            produced_ms: event.timestamp_ms,
+        })
+    }
+
+    fn state(&self, _: &PartitionKey) -> Core {
+        Core::new(&self.settings)
+    }
+
+    async fn flush(
+        &self,
+        core: &mut Core,
+        partition: &PartitionKey,
+        events: &[ActionEvent],
+    ) -> Result<Option<i64>, FlushError> {
+        flush(core, events, self, partition.partition).await
+    }
+
+    async fn maintain(&self) {
+        let retention = self.settings.processed_event_retention_hours;
+        match shared::pipeline::prune_processed(&self.db, retention).await {
+            Ok(rows) => tracing::info!(rows, "pruned processed event ids"),
+            Err(e) => tracing::warn!(error.cause_chain = ?e, "pruning processed event ids failed"),
+        }
+    }
+}
+
+impl Actions {
+    /// Drops a deleted user's sequence from every partition this instance holds.
+    pub async fn forget_user(handle: &shared::pipeline::PipelineHandle<Actions>, user: Uuid) {
+        handle.visit_all(move |core: &mut Core| core.forget(user)).await;
+    }
 }
 
 /// The model state of one partition.
-struct Core {
+pub struct Core {
     model: Aggregator<Uuid>,
     scratch: Scratch,
     /// The partition's next offset in Postgres (`None` until read).
@@ -104,100 +171,6 @@ impl Core {
         self.model.forget(&user);
         self.last_flush.remove(&user);
     }
-}
-
-/// The actor.
-pub struct PartitionAggregator {
-    partition: i32,
-    deps: Deps,
-    buffer: Vec<ActionEvent>,
-    /// Taken while a flush runs (flushes are atomic: no other message is handled meanwhile).
-    core: Option<Core>,
-}
-
-impl PartitionAggregator {
-    pub fn new(partition: i32, deps: Deps) -> Self {
-        Self {
-            partition,
-            core: Some(Core::new(&deps.settings)),
-            deps,
-            buffer: Vec::new(),
-        }
-    }
-
-    fn label(&self) -> String {
-        self.partition.to_string()
-    }
-
-    /// A flush as a future that owns the state and hands it back.
-    fn flush_future(&mut self) -> impl ActorFuture<Self, Output = Result<(), String>> {
-        let events = std::mem::take(&mut self.buffer);
-        let core = self.core.take();
-        let deps = self.deps.clone();
-        let partition = self.partition;
-        async move {
-            let Some(mut core) = core else {
-                return (None, events, Err("flush already running".to_owned()));
-            };
-            let started = Instant::now();
-            let result = flush(&mut core, &events, &deps, partition).await;
-            deps.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
-            match result {
-                Ok(()) => (Some(core), Vec::new(), Ok(())),
-                Err(FlushError::Fenced) => {
-                    // Another instance advanced this partition: our in-memory state is stale.
-                    // Start over from Postgres; everything received is still in `events`.
-                    deps.metrics.flush_failures.with_label_values(&["fenced"]).inc();
-                    tracing::error!(partition, "partition offset moved by another owner; reloading state");
-                    let fresh = PartitionAggregator::new(partition, deps.clone()).core;
-                    (fresh, events, Err("fenced".to_owned()))
-                }
-                Err(FlushError::Failed(e)) => {
-                    deps.metrics.flush_failures.with_label_values(&["error"]).inc();
-                    tracing::warn!(partition, error.cause_chain = ?e, "flush failed; retrying with the next one");
-                    (Some(core), events, Err(format!("{e:#}")))
-                }
-            }
-        }
-        .into_actor(self)
-        .map(|(core, mut events, result), actor, _| {
-            if let Some(core) = core {
-                actor.core = Some(core);
-            }
-            // Events that arrived meanwhile come after the ones handed back.
-            events.append(&mut actor.buffer);
-            actor.buffer = events;
-            actor.deps.metrics.buffered.with_label_values(&[&actor.label()]).set(actor.buffer.len() as i64);
-            result
-        })
-    }
-}
-
-impl Actor for PartitionAggregator {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(1024);
-        let interval = Duration::from_millis(self.deps.settings.flush_interval_ms);
-        ctx.run_interval(interval, |actor, ctx| {
-            if !actor.buffer.is_empty() {
-                let flush = actor.flush_future().map(|_, _, _| ());
-                ctx.wait(flush);
-            }
-        });
-    }
-
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        let _ = self.deps.metrics.buffered.remove_label_values(&[&self.label()]);
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum FlushError {
-    #[error("the partition's offset was moved by another owner")]
-    Fenced,
-    #[error(transparent)]
-    Failed(#[from] anyhow::Error),
 }
 
 /// The reference time of popularity: increments are `w · 2^((t − EPOCH) / half-life)`, so that
@@ -274,9 +247,9 @@ pub fn apply_batch(
 async fn flush(
     core: &mut Core,
     events: &[ActionEvent],
-    deps: &Deps,
+    deps: &Actions,
     partition: i32,
-) -> Result<(), FlushError> {
+) -> Result<Option<i64>, FlushError> {
     if !core.loaded {
         let stored = shared::pipeline::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
         // Lists are built from the replica: it must hold what this partition committed so far
@@ -292,7 +265,7 @@ async fn flush(
             .events
             .with_label_values(&["skipped"])
             .inc_by(events.len() as u64);
-        return Ok(());
+        return Ok(None);
     }
     let processed =
         shared::pipeline::processed(&deps.db, &fresh.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
@@ -317,7 +290,7 @@ async fn flush(
         .inc_by(applied.skipped as u64);
     let result = commit(core, &applied, deps, partition).await;
     match &result {
-        Ok(()) => core.remember(&users, deps.settings.sequences_in_memory),
+        Ok(_) => core.remember(&users, deps.settings.sequences_in_memory),
         Err(_) => {
             for (user, sequence) in before {
                 match sequence {
@@ -332,10 +305,15 @@ async fn flush(
 
 /// Writes a flush in one transaction, then applies its delta to the replica and the lists to
 /// Redis.
-async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32) -> Result<(), FlushError> {
+async fn commit(
+    core: &mut Core,
+    applied: &Applied,
+    deps: &Actions,
+    partition: i32,
+) -> Result<Option<i64>, FlushError> {
     let settings = &deps.settings;
     let Some(next_offset) = applied.next_offset else {
-        return Ok(());
+        return Ok(None);
     };
     // Written even when empty (a batch of duplicates): every offset range has its record, so
     // replicas see an unbroken chain.
@@ -404,12 +382,12 @@ async fn commit(core: &mut Core, applied: &Applied, deps: &Deps, partition: i32)
         .apply_own(partition, core.next_offset, next_offset, &delta);
     core.next_offset = Some(next_offset);
     deps.cache.put(&refs).await;
-    record(deps, applied, partition, next_offset, refs.len());
-    Ok(())
+    record(deps, applied, refs.len());
+    Ok(Some(next_offset))
 }
 
-/// After a commit: metrics and the Kafka offset hint (never ahead of Postgres).
-fn record(deps: &Deps, applied: &Applied, partition: i32, next_offset: i64, users: usize) {
+/// After a commit: metrics.
+fn record(deps: &Actions, applied: &Applied, users: usize) {
     let now = Utc::now().timestamp_millis();
     for produced in &applied.produced_ms {
         deps.metrics
@@ -421,9 +399,4 @@ fn record(deps: &Deps, applied: &Applied, partition: i32, next_offset: i64, user
         .with_label_values(&["applied"])
         .inc_by(applied.event_ids.len() as u64);
     deps.metrics.flushed_users.observe(users as f64);
-    if let Some(offsets) = deps.offsets.get() {
-        if let Err(e) = offsets.store(topics::USER_ACTIONS, partition, next_offset) {
-            tracing::debug!(error = %e, partition, "offset hint not stored (partition moved)");
-        }
-    }
 }

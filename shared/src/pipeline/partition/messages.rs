@@ -1,0 +1,33 @@
+//! Messages of a partition actor.
+use actix::Message;
+
+use super::super::{PartitionKey, Pipeline};
+
+/// Events of this partition, in offset order, to buffer until the next flush.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Buffer<P: Pipeline>(pub Vec<P::Event>);
+
+/// Flushes until everything buffered is durable (revoke, shutdown, tests).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), FlushFailed>")]
+pub struct FlushNow;
+
+/// Runs a function on the partition's state (at once, or when a running flush hands it back).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Visit<P: Pipeline>(pub StateVisit<P>);
+
+/// A function run once on a partition's state.
+pub type StateVisit<P> = Box<dyn FnOnce(&mut <P as Pipeline>::State) + Send>;
+
+/// Why a requested flush did not make everything durable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("flush of {partition} failed: {cause}")]
+pub struct FlushFailed {
+    pub partition: PartitionKey,
+    /// Another owner moved the offset (the partition is no longer this instance's to flush).
+    pub fenced: bool,
+    /// The cause chain.
+    pub cause: String,
+}

@@ -1,0 +1,227 @@
+//! One actor per assigned topic-partition, on a thread of its own: buffers the partition's
+//! events and flushes them through the service's [`Pipeline`]. It keeps taking events while a
+//! flush runs (the flush owns the state meanwhile), so a slow partition never blocks the router;
+//! past `max_buffered` events it pauses the partition's fetching until a flush drains it.
+mod handlers;
+pub mod messages;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+pub use messages::{Buffer, FlushFailed, FlushNow, StateVisit, Visit};
+
+use super::{FlushError, PartitionKey, Pipeline};
+use crate::kafka::consumer::{OffsetStore, PartitionControl};
+use crate::metrics::PipelineMetrics;
+
+/// What the router hands every partition: metrics, and the consumer's offset store and partition
+/// control once the consumer runs.
+#[derive(Clone)]
+pub struct Shared {
+    pub metrics: PipelineMetrics,
+    pub consumer: Arc<OnceLock<(OffsetStore, PartitionControl)>>,
+}
+
+/// The actor.
+pub struct PartitionActor<P: Pipeline> {
+    key: PartitionKey,
+    pipeline: P,
+    shared: Shared,
+    buffer: Vec<P::Event>,
+    /// `None` while a flush owns it.
+    state: Option<P::State>,
+    /// Visits that came during a flush.
+    visits: Vec<StateVisit<P>>,
+    /// Requests waiting until everything buffered is durable.
+    waiters: Vec<oneshot::Sender<Result<(), FlushFailed>>>,
+    paused: bool,
+}
+
+impl<P: Pipeline> PartitionActor<P> {
+    pub fn new(key: PartitionKey, pipeline: P, shared: Shared) -> Self {
+        let state = pipeline.state(&key);
+        Self {
+            key,
+            pipeline,
+            shared,
+            buffer: Vec::new(),
+            state: Some(state),
+            visits: Vec::new(),
+            waiters: Vec::new(),
+            paused: false,
+        }
+    }
+
+    fn partition_label(&self) -> String {
+        self.key.partition.to_string()
+    }
+
+    fn record_buffered(&self) {
+        self.shared
+            .metrics
+            .buffered
+            .with_label_values(&[&self.key.topic, &self.partition_label()])
+            .set(self.buffer.len() as i64);
+    }
+
+    /// Starts a flush of everything buffered unless one runs or there is nothing to flush.
+    fn start_flush(&mut self, ctx: &mut Context<Self>) {
+        if self.buffer.is_empty() {
+            self.answer_waiters(Ok(()));
+            return;
+        }
+        let Some(mut state) = self.state.take() else {
+            return;
+        };
+        let events = std::mem::take(&mut self.buffer);
+        self.record_buffered();
+        let pipeline = self.pipeline.clone();
+        let key = self.key.clone();
+        let flush = async move {
+            let started = Instant::now();
+            let result = pipeline.flush(&mut state, &key, &events).await;
+            (state, events, result, started.elapsed())
+        };
+        ctx.spawn(
+            flush
+                .into_actor(self)
+                .map(|(state, events, result, elapsed), actor, ctx| {
+                    actor.shared.metrics.flush_duration.observe(elapsed.as_secs_f64());
+                    actor.flushed(state, events, result, ctx);
+                }),
+        );
+    }
+
+    /// Takes the state back after a flush and goes on.
+    fn flushed(
+        &mut self,
+        state: P::State,
+        mut events: Vec<P::Event>,
+        result: Result<Option<i64>, FlushError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match result {
+            Ok(next) => {
+                self.state = Some(state);
+                if let Some(next) = next {
+                    self.store_hint(next);
+                }
+            }
+            Err(error) => {
+                let fenced = matches!(error, FlushError::Fenced);
+                let reason = if fenced { "fenced" } else { "error" };
+                self.shared
+                    .metrics
+                    .flush_failures
+                    .with_label_values(&[reason])
+                    .inc();
+                // Nothing of it committed: its events come first in the next flush.
+                events.append(&mut self.buffer);
+                self.buffer = events;
+                self.record_buffered();
+                let cause = format!("{error:#}");
+                if fenced {
+                    tracing::error!(partition = %self.key, "partition offset moved by another owner; its state is reloaded");
+                    self.state = Some(self.pipeline.state(&self.key));
+                } else {
+                    tracing::warn!(partition = %self.key, error.cause_chain = ?error, "flush failed; retrying with the next one");
+                    self.state = Some(state);
+                }
+                self.answer_waiters(Err(FlushFailed {
+                    partition: self.key.clone(),
+                    fenced,
+                    cause,
+                }));
+            }
+        }
+        if let Some(state) = &mut self.state {
+            for visit in self.visits.drain(..) {
+                visit(state);
+            }
+        }
+        self.resume_if_drained();
+        if !self.waiters.is_empty() {
+            // Events that arrived during the flush are not durable yet.
+            self.start_flush(ctx);
+        }
+    }
+
+    fn answer_waiters(&mut self, result: Result<(), FlushFailed>) {
+        for waiter in self.waiters.drain(..) {
+            // A waiter that gave up is fine.
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    /// The offset hint in Kafka, once the effect is durable (never ahead of Postgres).
+    fn store_hint(&self, next: i64) {
+        if let Some((offsets, _)) = self.shared.consumer.get() {
+            if let Err(e) = offsets.store(&self.key.topic, self.key.partition, next) {
+                tracing::debug!(error = %e, partition = %self.key, "offset hint not stored (partition moved)");
+            }
+        }
+    }
+
+    fn pause_if_full(&mut self) {
+        if self.paused || self.buffer.len() <= self.pipeline.settings().max_buffered {
+            return;
+        }
+        if let Some((_, control)) = self.shared.consumer.get() {
+            match control.pause(&self.key.topic, self.key.partition) {
+                Ok(()) => {
+                    self.paused = true;
+                    self.shared.metrics.paused.inc();
+                    tracing::warn!(partition = %self.key, buffered = self.buffer.len(), "buffer full: fetching paused until a flush drains it");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, partition = %self.key, "could not pause a full partition")
+                }
+            }
+        }
+    }
+
+    fn resume_if_drained(&mut self) {
+        if !self.paused || self.buffer.len() > self.pipeline.settings().max_buffered / 2 {
+            return;
+        }
+        if let Some((_, control)) = self.shared.consumer.get() {
+            // A revoked partition cannot be resumed here; its next assignment resumes it.
+            if let Err(e) = control.resume(&self.key.topic, self.key.partition) {
+                tracing::debug!(error = %e, partition = %self.key, "partition not resumed");
+            }
+        }
+        self.paused = false;
+        self.shared.metrics.paused.dec();
+        tracing::info!(partition = %self.key, "fetching resumed");
+    }
+}
+
+impl<P: Pipeline> Actor for PartitionActor<P> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Batches are small messages: a short queue keeps the router's memory bounded.
+        ctx.set_mailbox_capacity(64);
+        ctx.run_interval(self.pipeline.settings().flush_interval, |actor, ctx| {
+            if actor.state.is_some() && !actor.buffer.is_empty() {
+                actor.start_flush(ctx);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let _ = self
+            .shared
+            .metrics
+            .buffered
+            .remove_label_values(&[&self.key.topic, &self.partition_label()]);
+        if self.paused {
+            self.shared.metrics.paused.dec();
+        }
+        // The actor had this thread to itself.
+        Arbiter::current().stop();
+    }
+}
