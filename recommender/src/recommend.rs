@@ -146,7 +146,7 @@ impl Inputs {
     /// The neighbours of the users' recent items in `replica` (plus `overlay`: a flush's own
     /// increments, not applied yet), and the rankings.
     pub fn new(
-        replica: &Replica,
+        replica: &SharedReplica,
         overlay: Option<&Overlay<'_>>,
         rankings: Arc<Rankings>,
         catalogue: &Catalogue,
@@ -162,9 +162,11 @@ impl Inputs {
             .collect();
         items.sort_unstable();
         items.dedup();
+        // The replica is locked per item: deltas of other partitions are applied in between
+        // instead of waiting for the whole batch.
         let neighbours = items
             .into_iter()
-            .map(|i| (i, replica.neighbours(i, overlay, params)))
+            .map(|i| (i, replica.read().neighbours(i, overlay, params)))
             .collect();
         Self {
             neighbours,

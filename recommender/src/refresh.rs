@@ -69,7 +69,7 @@ impl Refresher {
         let settings = &self.settings;
         let rankings = self.rankings.get(&self.replica, &self.catalogue);
         let inputs = Inputs::new(
-            &self.replica.read(),
+            &self.replica,
             None,
             rankings,
             &self.catalogue,

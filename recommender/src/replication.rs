@@ -25,7 +25,7 @@ use crate::metrics::ReplicaMetrics;
 use crate::model::delta::Delta;
 use crate::model::replica::{Applied, ApplyError, Replica};
 use crate::model::ModelParams;
-use crate::repository::deltas::{self, StoredDelta};
+use crate::repository::deltas::{self, RecordHead, StoredDelta};
 use crate::repository::snapshots::{self, Encoded, CHECKPOINT_LOCK, CHUNK_PAIRS};
 
 /// Records read per database round trip while syncing (bounds memory during a catch-up).
@@ -128,6 +128,7 @@ impl SharedReplica {
         match result {
             Ok(Applied::Applied) => {
                 self.inner.metrics.applied.with_label_values(&["own"]).inc();
+                self.record_size();
             }
             Ok(Applied::AlreadyApplied) => {}
             Err(ApplyError::Gap { .. }) => self.inner.wake.notify_one(),
@@ -166,8 +167,18 @@ impl SharedReplica {
                 return Ok(applied);
             }
             let watermarks = self.read().watermarks().clone();
-            let records = deltas::after(&self.inner.db, &watermarks, SYNC_BATCH).await?;
-            let count = records.len();
+            let heads = deltas::heads_after(&self.inner.db, &watermarks, SYNC_BATCH).await?;
+            let count = heads.len();
+            // This instance's own records are usually applied by their flush meanwhile: fetch
+            // (megabytes each under load) only what is still missing.
+            let missing: Vec<RecordHead> = {
+                let replica = self.read();
+                heads
+                    .into_iter()
+                    .filter(|h| replica.watermark(h.partition).is_none_or(|w| w < h.next))
+                    .collect()
+            };
+            let records = deltas::fetch(&self.inner.db, &missing).await?;
             let decoded = decode_all(records).await?;
             match self.apply_records(&decoded) {
                 Ok(n) => applied += n,

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::message::Headers;
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use serde_json::json;
 use shared::configuration::KafkaSettings;
 use shared::events::{topics, Envelope};
-use shared::kafka::consumer::{ConsumedEvent, ConsumerHandle, ConsumerSpec};
+use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec, RawEvent};
 use shared::kafka::producer::EventProducer;
 use shared::metrics::{new_registry, ConsumerMetrics, PipelineMetrics, ProducerMetrics};
 use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineHandle, PipelineSettings};
@@ -45,11 +46,12 @@ impl Pipeline for Recording {
         }
     }
 
-    fn decode(&self, event: &ConsumedEvent) -> Result<(i64, i64), String> {
-        if event.envelope.payload["reject"] == json!(true) {
+    fn decode(&self, event: &RawEvent) -> Result<(i64, i64), String> {
+        let envelope = shared::events::decode(event.payload()).map_err(|e| e.to_string())?;
+        if envelope.payload["reject"] == json!(true) {
             return Err("payload says reject".into());
         }
-        Ok((event.offset, event.envelope.payload["n"].as_i64().unwrap_or(-1)))
+        Ok((event.offset(), envelope.payload["n"].as_i64().unwrap_or(-1)))
     }
 
     fn state(&self, _: &PartitionKey) {}
@@ -217,8 +219,26 @@ async fn a_dead_lettered_event_never_moves_the_committed_offset_past_unflushed_o
     h.pipeline.stuck.store(partition, Ordering::SeqCst);
     h.pipeline.hold.store(true, Ordering::SeqCst);
     h.publish("k", json!({"n": 1})).await;
-    h.publish("k", json!({"reject": true})).await;
-    read_messages(&h.kafka, &topics::dead_letter(topics::USER_ACTIONS), 1, WAIT).await;
+    let rejected = Envelope::new("user_action", "k", json!({"reject": true}));
+    h.producer.publish(topics::USER_ACTIONS, &rejected).await.unwrap();
+    let dead = read_messages(&h.kafka, &topics::dead_letter(topics::USER_ACTIONS), 1, WAIT).await;
+    // The copy: key, value, the event's headers and where it came from.
+    assert_eq!(dead[0].key(), Some(&b"k"[..]));
+    let copied: Envelope = serde_json::from_slice(dead[0].payload().unwrap()).unwrap();
+    assert_eq!(copied.event_id, rejected.event_id);
+    let header = |name: &str| -> String {
+        let headers = dead[0].headers().unwrap();
+        let header = headers
+            .iter()
+            .find(|h| h.key == name)
+            .unwrap_or_else(|| panic!("no {name} header"));
+        String::from_utf8(header.value.unwrap().to_vec()).unwrap()
+    };
+    assert_eq!(header("event_id"), rejected.event_id.to_string());
+    assert_eq!(header("event_type"), "user_action");
+    assert_eq!(header("dlq.reason"), "payload says reject");
+    assert_eq!(header("dlq.partition"), partition.to_string());
+    assert_eq!(header("dlq.offset"), "2");
     // Several commit intervals: the committed offset stays at the durable event's end (1).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(committed(&h.kafka, partition), Some(1));

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use shared::events::action::UserAction;
 use shared::events::topics;
-use shared::kafka::consumer::ConsumedEvent;
+use shared::kafka::consumer::{ConsumedEvent, RawEvent};
 use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineSettings};
 use uuid::Uuid;
 
@@ -56,8 +56,15 @@ impl Pipeline for Statistics {
         }
     }
 
-    fn decode(&self, event: &ConsumedEvent) -> Result<Recorded, String> {
-        record(event)
+    fn decode(&self, event: &RawEvent) -> Result<Recorded, String> {
+        let envelope = shared::events::decode(event.payload()).map_err(|e| e.to_string())?;
+        record(&ConsumedEvent {
+            topic: event.topic.to_string(),
+            partition: event.partition(),
+            offset: event.offset(),
+            timestamp_ms: event.timestamp_ms(),
+            envelope,
+        })
     }
 
     fn state(&self, _: &PartitionKey) -> Offset {

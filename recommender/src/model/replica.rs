@@ -76,22 +76,41 @@ pub struct Replica {
 /// A flush's own delta laid over the replica before it is committed: lists built in the
 /// flush see the counts as they will be once it is applied.
 pub struct Overlay<'a> {
-    n: FxHashMap<Item, f64>,
+    /// `(N^alpha, N^(1-alpha))` of the items whose `N` the delta changes, as they will be.
+    norms: FxHashMap<Item, (f64, f64)>,
+    /// One bit per item: its `N` changes (tested before the map, once per row entry).
+    changed: Vec<u64>,
     rows: FxHashMap<Item, &'a [(Item, f64)]>,
 }
 
 impl<'a> Overlay<'a> {
-    pub fn new(delta: &'a Delta) -> Self {
+    /// The overlay of `delta` on `replica` (norms computed once here, not per pair).
+    pub fn new(delta: &'a Delta, replica: &Replica) -> Self {
+        let mut changed = Vec::new();
+        let mut norms = FxHashMap::default();
+        for &(item, dn) in &delta.items {
+            let n = replica.n(item) + dn;
+            norms.insert(item, (n.powf(replica.alpha), n.powf(1.0 - replica.alpha)));
+            let word = item as usize / 64;
+            if changed.len() <= word {
+                changed.resize(word + 1, 0u64);
+            }
+            changed[word] |= 1 << (item % 64);
+        }
         Self {
-            n: delta.items.iter().copied().collect(),
+            norms,
+            changed,
             rows: delta.rows.iter().map(|(i, row)| (*i, row.as_slice())).collect(),
         }
     }
 
-    /// The row increment `C[from][to]`, if any (rows are sorted by `to`).
-    fn pair(&self, from: Item, to: Item) -> Option<f64> {
-        let row = self.rows.get(&from)?;
-        row.binary_search_by_key(&to, |(j, _)| *j).ok().map(|k| row[k].1)
+    /// The new norms of `item`, if the delta changes its `N`.
+    fn norms(&self, item: Item) -> Option<(f64, f64)> {
+        let word = self.changed.get(item as usize / 64)?;
+        if word & (1 << (item % 64)) == 0 {
+            return None;
+        }
+        self.norms.get(&item).copied()
     }
 }
 
@@ -274,25 +293,29 @@ impl Replica {
         params: &ModelParams,
     ) -> Vec<(Item, f64)> {
         let state = self.items.get(item as usize);
-        let own = overlay.and_then(|o| o.n.get(&item));
-        let from = match own {
-            Some(dn) => (state.map_or(0.0, |s| s.n) + dn).powf(self.alpha),
+        let from = match overlay.and_then(|o| o.norms(item)) {
+            Some((from, _)) => from,
             None => state.map_or(0.0, |s| s.from_norm),
         };
-        let to = |j: Item| match overlay.and_then(|o| o.n.get(&j)) {
-            Some(dn) => (self.n(j) + dn).powf(1.0 - self.alpha),
+        let to = |j: Item| match overlay.and_then(|o| o.norms(j)) {
+            Some((_, to)) => to,
             None => self.items.get(j as usize).map_or(0.0, |s| s.to_norm),
         };
         let empty = FxHashMap::default();
         let row = state.map_or(&empty, |s| &s.row);
+        // The delta's increments of this row, sorted by item.
         let extra = overlay
             .and_then(|o| o.rows.get(&item).copied())
             .unwrap_or_default();
         let mut out = Vec::with_capacity(row.len() + extra.len());
         for (&j, &c) in row {
-            let c = match overlay {
-                Some(o) if !extra.is_empty() => c + o.pair(item, j).unwrap_or(0.0),
-                _ => c,
+            let c = if extra.is_empty() {
+                c
+            } else {
+                match extra.binary_search_by_key(&j, |(k, _)| *k) {
+                    Ok(at) => c + extra[at].1,
+                    Err(_) => c,
+                }
             };
             let s = similarity(c, from, to(j), params);
             if s > 0.0 {
@@ -445,7 +468,7 @@ mod tests {
         );
         replica.apply(0, None, 1, &first).unwrap();
         let own = delta(&[(1, 4, 3.0), (1, 2, 1.0)], &[(4, 1.0), (1, 1.0)]);
-        let with_overlay = replica.neighbours(1, Some(&Overlay::new(&own)), &params);
+        let with_overlay = replica.neighbours(1, Some(&Overlay::new(&own, &replica)), &params);
         replica.apply(1, None, 1, &own).unwrap();
         assert_eq!(with_overlay, replica.neighbours(1, None, &params));
         assert_eq!(with_overlay.len(), 2);

@@ -44,6 +44,70 @@ pub async fn insert(
     Ok(())
 }
 
+/// Where a stored record sits, without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHead {
+    pub partition: i32,
+    pub base: Option<i64>,
+    pub next: i64,
+}
+
+/// The heads of up to `limit` records past the watermarks, in offset order per partition.
+pub async fn heads_after(
+    db: &impl ConnectionTrait,
+    watermarks: &BTreeMap<i32, i64>,
+    limit: u64,
+) -> anyhow::Result<Vec<RecordHead>> {
+    let (partitions, offsets) = arrays(watermarks);
+    let sql = "SELECT d.partition, d.base_offset, d.next_offset FROM model_deltas d \
+               WHERE NOT EXISTS (SELECT 1 FROM unnest($1::int[], $2::int8[]) AS w(p, o) \
+                                 WHERE w.p = d.partition AND d.next_offset <= w.o) \
+               ORDER BY d.partition, d.next_offset LIMIT $3";
+    let rows = db
+        .query_all(statement(
+            sql,
+            vec![partitions.into(), offsets.into(), (limit as i64).into()],
+        ))
+        .await
+        .context("Failed to read delta heads")?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(RecordHead {
+                partition: row.try_get("", "partition")?,
+                base: row.try_get("", "base_offset")?,
+                next: row.try_get("", "next_offset")?,
+            })
+        })
+        .collect()
+}
+
+/// These records, whole, in offset order per partition.
+pub async fn fetch(db: &impl ConnectionTrait, heads: &[RecordHead]) -> anyhow::Result<Vec<StoredDelta>> {
+    if heads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let partitions: Vec<i32> = heads.iter().map(|h| h.partition).collect();
+    let nexts: Vec<i64> = heads.iter().map(|h| h.next).collect();
+    let sql = "SELECT d.partition, d.base_offset, d.next_offset, d.created_at, d.data FROM model_deltas d \
+               JOIN unnest($1::int[], $2::int8[]) AS w(p, n) ON w.p = d.partition AND w.n = d.next_offset \
+               ORDER BY d.partition, d.next_offset";
+    let rows = db
+        .query_all(statement(sql, vec![partitions.into(), nexts.into()]))
+        .await
+        .context("Failed to read deltas")?;
+    rows.into_iter().map(stored).collect()
+}
+
+fn stored(row: sea_orm::QueryResult) -> anyhow::Result<StoredDelta> {
+    Ok(StoredDelta {
+        partition: row.try_get("", "partition")?,
+        base: row.try_get("", "base_offset")?,
+        next: row.try_get("", "next_offset")?,
+        created_at: row.try_get("", "created_at")?,
+        data: row.try_get("", "data")?,
+    })
+}
+
 /// Up to `limit` records past the watermarks (every record of a partition without one), in
 /// offset order per partition.
 pub async fn after(
@@ -63,17 +127,7 @@ pub async fn after(
         ))
         .await
         .context("Failed to read deltas")?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(StoredDelta {
-                partition: row.try_get("", "partition")?,
-                base: row.try_get("", "base_offset")?,
-                next: row.try_get("", "next_offset")?,
-                created_at: row.try_get("", "created_at")?,
-                data: row.try_get("", "data")?,
-            })
-        })
-        .collect()
+    rows.into_iter().map(stored).collect()
 }
 
 /// Deletes records covered by the watermarks and older than `keep_seconds` (replicas that lag

@@ -100,6 +100,12 @@ pub enum DecodeError {
 
 /// Decodes the value of a Kafka message into an envelope with an untyped payload.
 pub fn decode(bytes: Option<&[u8]>) -> Result<Envelope, DecodeError> {
+    decode_as(bytes)
+}
+
+/// Decodes an envelope and its payload as `P` in one pass (no intermediate JSON value): the
+/// payload of the wrong shape is an invalid message like a malformed envelope.
+pub fn decode_as<P: serde::de::DeserializeOwned>(bytes: Option<&[u8]>) -> Result<Envelope<P>, DecodeError> {
     let bytes = bytes.filter(|b| !b.is_empty()).ok_or(DecodeError::Empty)?;
     Ok(serde_json::from_slice(bytes)?)
 }

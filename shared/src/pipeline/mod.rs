@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! KafkaConsumer ──HandleBatch──▶ Router ──Buffer──▶ PartitionActor (topic, partition) ─▶ Pipeline::flush
-//!   (ready events, in order)     decode, route      own thread; buffers; flushes every interval,
+//!   (ready messages, in order)   decode, route      own thread; buffers; flushes every interval,
 //!                                                    on revoke, on shutdown, on request
 //! ```
 //!
@@ -24,7 +24,7 @@ pub mod router;
 use std::fmt;
 use std::time::Duration;
 
-use crate::kafka::consumer::ConsumedEvent;
+use crate::kafka::consumer::RawEvent;
 
 pub use offsets::{advance_offset, load_offset, mark_processed, processed, prune_processed};
 pub use router::{FlushAllError, PipelineHandle};
@@ -72,8 +72,9 @@ pub trait Pipeline: Clone + Send + Unpin + 'static {
 
     fn settings(&self) -> PipelineSettings;
 
-    /// Decodes a consumed event; `Err(reason)` sends it to the dead-letter topic.
-    fn decode(&self, event: &ConsumedEvent) -> Result<Self::Event, String>;
+    /// Decodes a consumed message (on the router's thread); `Err(reason)` sends it to the
+    /// dead-letter topic.
+    fn decode(&self, event: &RawEvent) -> Result<Self::Event, String>;
 
     /// A partition's state before its first flush, and after a fenced one.
     fn state(&self, partition: &PartitionKey) -> Self::State;

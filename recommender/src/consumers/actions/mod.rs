@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::topics;
-use shared::kafka::consumer::ConsumedEvent;
+use shared::kafka::consumer::RawEvent;
 use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineSettings};
 use uuid::Uuid;
 
@@ -76,20 +76,19 @@ impl Pipeline for Actions {
         }
     }
 
-    fn decode(&self, event: &ConsumedEvent) -> Result<ActionEvent, String> {
-        let action: UserAction = event
-            .envelope
-            .payload_as()
-            .map_err(|e| format!("invalid user_action payload: {e}"))?;
+    fn decode(&self, event: &RawEvent) -> Result<ActionEvent, String> {
+        let envelope = shared::events::decode_as::<UserAction>(event.payload())
+            .map_err(|e| format!("not a user_action event: {e}"))?;
+        let action = envelope.payload;
         Ok(ActionEvent {
-            event_id: event.envelope.event_id,
-            offset: event.offset,
+            event_id: envelope.event_id,
+            offset: event.offset(),
             user: action.user_id,
             product: action.product_id,
             action: action.action,
             value: action.value,
             occurred_at: action.occurred_at,
-            produced_ms: event.timestamp_ms,
+            produced_ms: event.timestamp_ms(),
         })
     }
 
@@ -329,9 +328,10 @@ async fn commit(
         .map(|(u, s)| (Some(*s), deps.catalogue.interests(*u)))
         .collect();
     let rankings = deps.rankings.get(&deps.replica, &deps.catalogue);
+    let overlay = Overlay::new(&delta, &deps.replica.read());
     let inputs = Inputs::new(
-        &deps.replica.read(),
-        Some(&Overlay::new(&delta)),
+        &deps.replica,
+        Some(&overlay),
         rankings,
         &deps.catalogue,
         &profiles,

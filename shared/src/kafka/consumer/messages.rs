@@ -23,12 +23,63 @@ pub struct ConsumedEvent {
 #[rtype(result = "Result<(), HandleError>")]
 pub struct HandleEvent(pub Arc<ConsumedEvent>);
 
-/// Hands a batching handler every event the consumer had ready (several partitions, each in
-/// offset order). `Ok` lists the events it rejects, by index, with the reason: they go to the
-/// dead-letter topic. `Err(Transient)` makes the consumer deliver the same batch again.
+/// A message as read from Kafka, for handlers that decode it themselves (batches): decoding
+/// then happens on the handler's thread, in one pass into its own types. Only what handlers and
+/// the dead-letter copy need is kept (no headers: parsing them was most of the consume loop's
+/// time; the dead-letter copy gets the event's headers back from its envelope).
+#[derive(Debug)]
+pub struct RawEvent {
+    /// Logical topic name (without the deployment's prefix).
+    pub topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp_ms: Option<i64>,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) payload: Option<Vec<u8>>,
+}
+
+impl RawEvent {
+    /// A message built by hand (tests of handlers).
+    pub fn new(topic: &str, partition: i32, offset: i64, key: Option<&[u8]>, payload: Option<&[u8]>) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp_ms: None,
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.map(<[u8]>::to_vec),
+        }
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The message's timestamp (when the producer created it), in ms since the epoch.
+    pub fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp_ms
+    }
+
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+}
+
+/// Hands a batching handler every message the consumer had ready (several partitions, each in
+/// offset order). `Ok` lists the messages it rejects (they do not decode, or their event is
+/// invalid), by index, with the reason: they go to the dead-letter topic. `Err(Transient)` makes
+/// the consumer deliver the same batch again.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<(usize, String)>, HandleError>")]
-pub struct HandleBatch(pub Vec<Arc<ConsumedEvent>>);
+pub struct HandleBatch(pub Arc<Vec<RawEvent>>);
 
 /// How a handler reports that it could not apply an event.
 #[derive(Debug, thiserror::Error)]

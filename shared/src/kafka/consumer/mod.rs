@@ -20,12 +20,12 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-pub use messages::{ConsumedEvent, GetAssignment, HandleBatch, HandleError, HandleEvent, Shutdown};
+pub use messages::{ConsumedEvent, GetAssignment, HandleBatch, HandleError, HandleEvent, RawEvent, Shutdown};
 
 use crate::configuration::KafkaSettings;
 use crate::events::{self, topics};
@@ -221,6 +221,7 @@ impl ConsumerHandle {
             dead_letters,
             settings: settings.clone(),
             metrics,
+            topic_names: spec.topics.iter().map(|t| Arc::from(t.as_str())).collect(),
         };
         let addr = KafkaConsumer {
             consumer,
@@ -264,14 +265,15 @@ struct Worker {
     dead_letters: EventProducer,
     settings: KafkaSettings,
     metrics: ConsumerMetrics,
+    /// The logical names of the subscribed topics, shared by the raw events.
+    topic_names: Vec<Arc<str>>,
 }
 
 impl Worker {
     async fn run(self) {
         loop {
             let message = match self.consumer.recv().await {
-                // Detach: the handler gets owned data and the consumer is free to poll again.
-                Ok(message) => message.detach(),
+                Ok(message) => message,
                 Err(e) => {
                     tracing::warn!(error.cause_chain = ?e, "Kafka consumer error; continuing");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -279,21 +281,25 @@ impl Worker {
                 }
             };
             match &self.handler {
-                EventHandler::Each(handler) => self.process(handler, message).await,
+                // Detach: the handler gets owned data and the consumer is free to poll again.
+                EventHandler::Each(handler) => self.process(handler, message.detach()).await,
                 EventHandler::Batches(handler) => {
-                    let batch = self.ready(message);
+                    let first = self.raw(&message);
+                    drop(message);
+                    let batch = self.ready(first);
                     self.process_batch(handler, batch).await;
                 }
             }
         }
     }
 
-    /// `first` and whatever else librdkafka already holds, up to [`MAX_BATCH`] messages.
-    fn ready(&self, first: OwnedMessage) -> Vec<OwnedMessage> {
+    /// `first` and whatever else librdkafka already holds, up to [`MAX_BATCH`] messages, as
+    /// raw events (payload and key copied; headers never parsed).
+    fn ready(&self, first: RawEvent) -> Vec<RawEvent> {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match self.consumer.recv().now_or_never() {
-                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Ok(message)) => batch.push(self.raw(&message)),
                 Some(Err(e)) => {
                     tracing::warn!(error.cause_chain = ?e, "Kafka consumer error; continuing");
                     break;
@@ -304,84 +310,84 @@ impl Worker {
         batch
     }
 
-    /// Decodes a batch, hands the events to the handler until it takes them, and dead-letters
-    /// what does not decode or what the handler rejects. Stores no offset (the handler does).
-    #[tracing::instrument(level = "debug", name = "consume_batch", skip_all, fields(messages = batch.len()))]
-    async fn process_batch(&self, handler: &Recipient<HandleBatch>, batch: Vec<OwnedMessage>) {
-        let mut events = Vec::with_capacity(batch.len());
-        let mut origin = Vec::with_capacity(batch.len());
-        let mut outcomes: HashMap<(String, &'static str), u64> = HashMap::new();
-        for (index, message) in batch.iter().enumerate() {
-            let logical = self.settings.logical_topic(message.topic()).to_owned();
-            match events::decode(message.payload()) {
-                Ok(envelope) => {
-                    events.push(Arc::new(ConsumedEvent {
-                        topic: logical,
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        timestamp_ms: message.timestamp().to_millis(),
-                        envelope,
-                    }));
-                    origin.push(index);
-                }
-                Err(e) => {
-                    self.dead_letter(message, &logical, &e.to_string()).await;
-                    *outcomes.entry((logical, "dead_lettered")).or_default() += 1;
-                }
-            }
+    fn raw(&self, message: &BorrowedMessage<'_>) -> RawEvent {
+        let logical = self.settings.logical_topic(message.topic());
+        // One shared name per topic, not one string per message.
+        let topic = self
+            .topic_names
+            .iter()
+            .find(|name| &***name == logical)
+            .cloned()
+            .unwrap_or_else(|| logical.into());
+        RawEvent {
+            topic,
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
         }
-        if !events.is_empty() {
-            let topics: Vec<String> = events.iter().map(|e| e.topic.clone()).collect();
-            let rejected = self.deliver_batch(handler, events).await;
-            let mut dead = vec![false; topics.len()];
-            for (index, reason) in rejected {
-                let Some(&position) = origin.get(index) else {
-                    tracing::error!(index, "the handler rejected an event it was not given");
-                    continue;
-                };
-                dead[index] = true;
-                self.dead_letter(&batch[position], &topics[index], &reason).await;
-            }
-            for (topic, dead) in topics.into_iter().zip(dead) {
-                let label = if dead { "dead_lettered" } else { "handled" };
-                *outcomes.entry((topic, label)).or_default() += 1;
-            }
+    }
+
+    /// Hands a batch to the handler until it takes it, then dead-letters what it rejects (it
+    /// decodes the messages itself). Stores no offset (the handler does).
+    #[tracing::instrument(level = "debug", name = "consume_batch", skip_all, fields(messages = batch.len()))]
+    async fn process_batch(&self, handler: &Recipient<HandleBatch>, batch: Vec<RawEvent>) {
+        let batch = Arc::new(batch);
+        let rejected = self.deliver_batch(handler, &batch).await;
+        let mut dead = vec![false; batch.len()];
+        for (index, reason) in rejected {
+            let Some(event) = batch.get(index) else {
+                tracing::error!(index, "the handler rejected a message it was not given");
+                continue;
+            };
+            dead[index] = true;
+            let message = Undeliverable {
+                partition: event.partition,
+                offset: event.offset,
+                key: event.key(),
+                payload: event.payload(),
+                headers: envelope_headers(event.payload()),
+            };
+            self.dead_letter(&message, &event.topic, &reason).await;
+        }
+        let mut outcomes: HashMap<(&str, &'static str), u64> = HashMap::new();
+        for (event, dead) in batch.iter().zip(dead) {
+            let label = if dead { "dead_lettered" } else { "handled" };
+            *outcomes.entry((&*event.topic, label)).or_default() += 1;
         }
         for ((topic, label), count) in outcomes {
             self.metrics
                 .consumed
-                .with_label_values(&[&topic, label])
+                .with_label_values(&[topic, label])
                 .inc_by(count);
         }
     }
 
-    /// Hands a batch over until the handler takes it; the events it rejects.
+    /// Hands a batch over until the handler takes it; the messages it rejects.
     async fn deliver_batch(
         &self,
         handler: &Recipient<HandleBatch>,
-        events: Vec<Arc<ConsumedEvent>>,
+        batch: &Arc<Vec<RawEvent>>,
     ) -> Vec<(usize, String)> {
+        let topic = batch.first().map_or(String::new(), |e| e.topic.to_string());
         let mut backoff = retry::delays(MAX_RETRY_DELAY);
         loop {
             let started = Instant::now();
-            let error = match handler.send(HandleBatch(events.clone())).await {
+            let error = match handler.send(HandleBatch(batch.clone())).await {
                 Ok(Ok(rejected)) => {
-                    if let Some(first) = events.first() {
-                        self.metrics
-                            .handler_duration
-                            .with_label_values(&[&first.topic])
-                            .observe(started.elapsed().as_secs_f64());
-                    }
+                    self.metrics
+                        .handler_duration
+                        .with_label_values(&[&topic])
+                        .observe(started.elapsed().as_secs_f64());
                     return rejected;
                 }
-                // A batch cannot be rejected as a whole: its events are rejected one by one.
+                // A batch cannot be rejected as a whole: its messages are rejected one by one.
                 Ok(Err(HandleError::Rejected(reason))) => anyhow::anyhow!("batch refused: {reason}"),
                 Ok(Err(HandleError::Transient(e))) => e,
                 Err(e) => anyhow::Error::new(e).context("handler actor unavailable"),
             };
-            if let Some(first) = events.first() {
-                self.metrics.retries.with_label_values(&[&first.topic]).inc();
-            }
+            self.metrics.retries.with_label_values(&[&topic]).inc();
             let delay = backoff.next().unwrap_or(MAX_RETRY_DELAY);
             tracing::warn!(error.cause_chain = ?error, retry_in_ms = delay.as_millis() as u64,
                 "batch handler failed; retrying the same batch");
@@ -411,7 +417,14 @@ impl Worker {
         let label = match outcome {
             Ok(()) => "handled",
             Err(reason) => {
-                self.dead_letter(&message, &logical, &reason).await;
+                let undeliverable = Undeliverable {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key(),
+                    payload: message.payload(),
+                    headers: original_headers(&message),
+                };
+                self.dead_letter(&undeliverable, &logical, &reason).await;
                 "dead_lettered"
             }
         };
@@ -449,21 +462,21 @@ impl Worker {
         }
     }
 
-    /// Copies the message, untouched, to `<topic>.dlq` with the reason and origin in headers;
-    /// retries until the broker acknowledges, so the offset never passes an unsaved message.
-    async fn dead_letter(&self, message: &OwnedMessage, logical: &str, reason: &str) {
+    /// Copies the message to `<topic>.dlq` with the reason and origin in headers; retries until
+    /// the broker acknowledges, so the offset never passes an unsaved message.
+    async fn dead_letter(&self, message: &Undeliverable<'_>, logical: &str, reason: &str) {
         let dlq = self.settings.topic(&topics::dead_letter(logical));
-        tracing::error!(reason, dead_letter_topic = %dlq, topic = logical, partition = message.partition(),
-            offset = message.offset(), "undeliverable message sent to the dead-letter topic");
+        tracing::error!(reason, dead_letter_topic = %dlq, topic = logical, partition = message.partition,
+            offset = message.offset, "undeliverable message sent to the dead-letter topic");
         let mut backoff = retry::delays(MAX_RETRY_DELAY);
         loop {
-            let headers = dead_letter_headers(message, reason);
+            let headers = dead_letter_headers(message, &self.settings.topic(logical), reason);
             let sent = self
                 .dead_letters
                 .send(RawMessage {
                     topic: &dlq,
-                    key: message.key(),
-                    payload: message.payload(),
+                    key: message.key,
+                    payload: message.payload,
                     headers,
                 })
                 .await;
@@ -493,19 +506,54 @@ impl Worker {
 
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
-/// The original headers plus `dlq.reason`, `dlq.topic`, `dlq.partition`, `dlq.offset`.
-fn dead_letter_headers(message: &OwnedMessage, reason: &str) -> OwnedHeaders {
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = message.headers() {
-        for header in original.iter() {
-            headers = headers.insert(Header {
-                key: header.key,
-                value: header.value,
-            });
-        }
+/// What a dead-letter copy is made of.
+struct Undeliverable<'a> {
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    payload: Option<&'a [u8]>,
+    /// The message's own headers (or, for batched messages, the event's from its envelope).
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A message's headers, as they came.
+fn original_headers(message: &OwnedMessage) -> Vec<(String, Vec<u8>)> {
+    message.headers().map_or_else(Vec::new, |headers| {
+        headers
+            .iter()
+            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+            .collect()
+    })
+}
+
+/// The headers producers put on an event (`event_id`, `event_type`), read back from its
+/// envelope when the payload has one.
+fn envelope_headers(payload: Option<&[u8]>) -> Vec<(String, Vec<u8>)> {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        event_id: Option<String>,
+        event_type: Option<String>,
     }
-    let partition = message.partition().to_string();
-    let offset = message.offset().to_string();
+    let Some(ids) = payload.and_then(|p| serde_json::from_slice::<Ids>(p).ok()) else {
+        return Vec::new();
+    };
+    [("event_id", ids.event_id), ("event_type", ids.event_type)]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_owned(), value?.into_bytes())))
+        .collect()
+}
+
+/// The original headers plus `dlq.reason`, `dlq.topic`, `dlq.partition`, `dlq.offset`.
+fn dead_letter_headers(message: &Undeliverable<'_>, topic: &str, reason: &str) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    for (key, value) in &message.headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_slice()),
+        });
+    }
+    let partition = message.partition.to_string();
+    let offset = message.offset.to_string();
     headers
         .insert(Header {
             key: "dlq.reason",
@@ -513,7 +561,7 @@ fn dead_letter_headers(message: &OwnedMessage, reason: &str) -> OwnedHeaders {
         })
         .insert(Header {
             key: "dlq.topic",
-            value: Some(message.topic()),
+            value: Some(topic),
         })
         .insert(Header {
             key: "dlq.partition",

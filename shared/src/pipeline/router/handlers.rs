@@ -1,5 +1,5 @@
 //! Handlers of the router's messages.
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -15,23 +15,34 @@ impl<P: Pipeline> Handler<HandleBatch> for Router<P> {
 
     fn handle(&mut self, HandleBatch(events): HandleBatch, _: &mut Context<Self>) -> Self::Result {
         let mut rejected = Vec::new();
-        // Per partition, in the batch's (offset) order.
-        let mut routed: HashMap<PartitionKey, Vec<P::Event>> = HashMap::new();
+        // Per partition, in the batch's (offset) order. A batch holds few partitions, mostly in
+        // runs: a short list beats hashing every event's key.
+        let mut routed: Vec<(Arc<str>, i32, Vec<P::Event>)> = Vec::new();
         for (index, event) in events.iter().enumerate() {
             match self.pipeline.decode(event) {
-                Ok(decoded) => routed
-                    .entry(PartitionKey {
-                        topic: event.topic.clone(),
-                        partition: event.partition,
-                    })
-                    .or_default()
-                    .push(decoded),
+                Ok(decoded) => {
+                    let partition = event.partition();
+                    let found = routed
+                        .iter_mut()
+                        .rev()
+                        .find(|(topic, p, _)| *p == partition && Arc::ptr_eq(topic, &event.topic));
+                    match found {
+                        Some((_, _, events)) => events.push(decoded),
+                        None => routed.push((event.topic.clone(), partition, vec![decoded])),
+                    }
+                }
                 Err(reason) => rejected.push((index, reason)),
             }
         }
         let sends: Vec<_> = routed
             .into_iter()
-            .map(|(key, events)| self.partition(&key).send(Buffer(events)))
+            .map(|(topic, partition, events)| {
+                let key = PartitionKey {
+                    topic: topic.to_string(),
+                    partition,
+                };
+                self.partition(&key).send(Buffer(events))
+            })
             .collect();
         Box::pin(async move {
             // A bounded mailbox per partition: a partition that cannot keep up slows the
