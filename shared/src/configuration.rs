@@ -155,6 +155,14 @@ pub struct KafkaSettings {
     /// How often librdkafka reports statistics (consumer lag metrics).
     #[serde(default = "default_statistics_interval_ms")]
     pub statistics_interval_ms: u64,
+    /// Static group membership (`group.instance.id`): an instance restarted under the same id
+    /// (after a crash, a deploy) takes its partitions back at once instead of waiting
+    /// `session_timeout_ms` for the group to notice the old member is gone. Must be unique per
+    /// running instance and stable across its restarts (a pod or host name); empty: dynamic
+    /// membership. A static member that stops does not leave the group: its partitions move
+    /// to the others only after the session timeout.
+    #[serde(default)]
+    pub group_instance_id: String,
 }
 
 fn default_partitions() -> i32 {

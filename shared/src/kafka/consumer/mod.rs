@@ -186,7 +186,13 @@ impl ConsumerHandle {
             on_revoke: spec.on_revoke.clone(),
             topic_prefix: settings.topic_prefix.clone(),
         };
-        let consumer: StreamConsumer<ConsumerCallbacks> = super::base_config(settings)
+        let mut config = super::base_config(settings);
+        // Static membership for the service's own group only (the catalogue consumers' groups
+        // are per instance anyway).
+        if !settings.group_instance_id.is_empty() && spec.group_id == settings.consumer_group {
+            config.set("group.instance.id", &settings.group_instance_id);
+        }
+        let consumer: StreamConsumer<ConsumerCallbacks> = config
             .set("group.id", &spec.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", settings.commit_interval_ms.to_string())
