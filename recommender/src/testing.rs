@@ -61,7 +61,12 @@ pub async fn stored(db: &DatabaseConnection) -> State {
         .await
         .expect("the stored state loads");
     assert_eq!(restored.stopped, None, "every stored record applies");
-    let counts = restored.replica.counts();
+    state_of(&restored.replica, db).await
+}
+
+/// A replica's state by product id (a running instance's, or one restored from the database).
+pub async fn state_of(replica: &crate::model::replica::Replica, db: &DatabaseConnection) -> State {
+    let counts = replica.counts();
     let mut product_of = HashMap::new();
     for row in db
         .query_all(Statement::from_string(

@@ -107,8 +107,8 @@ pub fn similarity(c_ij: f64, from: f64, to: f64, params: &ModelParams) -> f64 {
     }
 }
 
-/// Turns the counts row of `item` into its neighbours: with pruning (`params.neighbours > 0`)
-/// the most similar first (ties by item); unpruned in any order (scores are sums).
+/// Turns the counts row of `item` into its neighbours: the `params.neighbours` most similar
+/// (all if 0; ties by item), in no particular order ([`top`] sorts them when order matters).
 pub fn neighbours(item: Item, row: &[(Item, f64)], norms: &Norms, params: &ModelParams) -> Vec<(Item, f64)> {
     let mut out: Vec<(Item, f64)> = row
         .iter()
@@ -117,10 +117,19 @@ pub fn neighbours(item: Item, row: &[(Item, f64)], norms: &Norms, params: &Model
             (s > 0.0).then_some((j, s))
         })
         .collect();
-    if params.neighbours > 0 {
-        top(&mut out, params.neighbours);
-    }
+    keep_best(&mut out, params.neighbours);
     out
+}
+
+/// Keeps the best `k` of `items` (all if `k` is 0), in no particular order. Scoring needs no
+/// order: a candidate appears once per neighbour list, so its score sums the same terms in the
+/// same order (by history item) whatever the order inside each list; sorting every list was
+/// most of the cost of building neighbour lists.
+pub fn keep_best(items: &mut Vec<(Item, f64)>, k: usize) {
+    if k > 0 && items.len() > k {
+        items.select_nth_unstable_by(k - 1, rank);
+        items.truncate(k);
+    }
 }
 
 /// Best first: higher score, then smaller item (deterministic ties).
@@ -132,10 +141,7 @@ pub fn rank(a: &(Item, f64), b: &(Item, f64)) -> Ordering {
 
 /// Keeps the best `k` of `items` (all if `k` is 0), sorted best first.
 pub fn top(items: &mut Vec<(Item, f64)>, k: usize) {
-    if k > 0 && items.len() > k {
-        items.select_nth_unstable_by(k - 1, rank);
-        items.truncate(k);
-    }
+    keep_best(items, k);
     items.sort_unstable_by(rank);
 }
 

@@ -202,8 +202,9 @@ pub async fn similar(
         None => {
             let replica = refresher.replica.read();
             let version = replica.version();
-            let scored = replica.neighbours(item, None, &refresher.settings.model);
+            let mut scored = replica.neighbours(item, None, &refresher.settings.model);
             drop(replica);
+            crate::model::score::top(&mut scored, 0);
             let cached = Arc::new((version, scored));
             state.similar.insert(item, cached.clone());
             cached

@@ -121,3 +121,43 @@ async fn two_instances_in_one_group_end_with_the_same_state_as_one() {
     assert_same(&stored(&db).await, &reference(&settings.recommender, &events));
     drop((a, b));
 }
+
+/// PostgreSQL away during flushes (cut while commits are in flight, so some commits may have
+/// happened without their answer): the flushes fail and are retried, and nothing is applied
+/// twice, neither in the database nor in the running instance's replica.
+#[actix_web::test]
+async fn a_postgres_outage_during_flushes_applies_nothing_twice() {
+    let proxy = shared::testing::TcpProxy::start("127.0.0.1:5432").await;
+    let port = proxy.port();
+    let app = crate::helpers::spawn_app_with(move |s| s.database.port = port).await;
+    let mut direct = app.settings.clone();
+    direct.common.database.port = 5432;
+    let db = connect(&direct).await;
+    let events = actions(300, 5000);
+    publish(&app.producer, &events[..150]).await;
+    app.flush_until("the first half is flushed", || async {
+        flushed_offsets(&db).await == 150
+    })
+    .await;
+    publish(&app.producer, &events[150..]).await;
+    // Duplicates with new offsets, during the outage.
+    publish(&app.producer, &events[100..120]).await;
+    proxy.cut();
+    for _ in 0..3 {
+        assert!(
+            app.router.flush_all().await.is_err(),
+            "a flush succeeded without Postgres"
+        );
+    }
+    proxy.restore().await;
+    // The first flushes after the outage may still fail on connections it broke.
+    eventually("every message is flushed", WAIT, || async {
+        let _ = app.router.flush_all().await;
+        flushed_offsets(&db).await == 320
+    })
+    .await;
+    let expected = reference(&app.settings.recommender, &events);
+    assert_same(&stored(&db).await, &expected);
+    let replica = app.replica.read().clone();
+    assert_same(&recommender::testing::state_of(&replica, &db).await, &expected);
+}
