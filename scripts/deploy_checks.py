@@ -92,7 +92,10 @@ def traffic():
 
 def dashboard_metrics():
     names = set()
-    functions = {"sum", "by", "rate", "histogram_quantile", "deriv", "increase", "le", "and", "or"}
+    # PromQL keywords, aggregations and functions: everything else in an expression is a metric.
+    functions = {"sum", "min", "max", "avg", "count", "topk", "bottomk", "by", "without", "rate",
+                 "irate", "histogram_quantile", "deriv", "increase", "delta", "time", "clamp_min",
+                 "clamp_max", "abs", "le", "and", "or", "unless", "offset"}
     for path in (ROOT / "docker" / "grafana" / "dashboards").glob("*.json"):
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
