@@ -67,6 +67,35 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
     })
 }
 
+/// SQLSTATE classes that a given row always fails with, whatever the time or the server state:
+/// data exceptions (22: a value out of range, an invalid byte sequence), integrity violations
+/// (23) and program limits (54: a value too large).
+const DATA_DEPENDENT_SQLSTATE_CLASSES: [&str; 3] = ["22", "23", "54"];
+
+/// True when PostgreSQL refused the data itself (anywhere in the chain), so that retrying the
+/// same statement can never succeed: the event that carries the data must be isolated, not
+/// retried. Connection failures, timeouts, serialization failures and privilege errors are
+/// not: they may pass, or are the operator's to fix.
+pub fn rejected_by_store(error: &anyhow::Error) -> bool {
+    use sea_orm::{sqlx, DbErr, RuntimeErr};
+    let refused = |e: &sqlx::Error| match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            DATA_DEPENDENT_SQLSTATE_CLASSES
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        _ => false,
+    };
+    error.chain().any(|cause| {
+        if let Some(DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) =
+            cause.downcast_ref::<DbErr>()
+        {
+            return refused(e);
+        }
+        cause.downcast_ref::<sqlx::Error>().is_some_and(refused)
+    })
+}
+
 /// The HTTP answer for an unexpected failure: 503 while the database is unreachable (the
 /// client may retry), else 500. The cause chain is logged either way.
 pub fn unexpected(error: anyhow::Error) -> crate::http::ApiError {

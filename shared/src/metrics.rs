@@ -150,8 +150,11 @@ pub struct PipelineMetrics {
     /// Events waiting in each partition's buffer for the next flush.
     pub buffered: IntGaugeVec,
     pub flush_duration: prometheus::Histogram,
-    /// Failed flushes, by reason: `fenced` (another owner moved the offset) or `error`.
+    /// Failed flushes, by reason: `fenced` (another owner moved the offset), `rejected` (a store
+    /// refused an event that was not isolated: no dead-letter writer yet) or `error`.
     pub flush_failures: IntCounterVec,
+    /// Events a store rejected (or whose flush panicked), isolated and dead-lettered, by topic.
+    pub dead_lettered: IntCounterVec,
     /// Partitions whose fetching is paused because their buffer is full.
     pub paused: IntGauge,
 }
@@ -178,6 +181,16 @@ impl PipelineMetrics {
                 IntCounterVec::new(
                     Opts::new("aggregator_flush_failures_total", "Failed flushes"),
                     &["reason"],
+                )?,
+            )?,
+            dead_lettered: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "aggregator_dead_lettered_total",
+                        "Events a store rejected, isolated from their batch and dead-lettered",
+                    ),
+                    &["topic"],
                 )?,
             )?,
             paused: register(

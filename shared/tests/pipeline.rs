@@ -1,7 +1,8 @@
 //! The shared batching pipeline against the real broker: a partition whose flushes hang does
 //! not hold up the others, it is paused once its buffer is full and resumed once it drains, with
 //! every event delivered once and in order; a dead-lettered event never moves the committed
-//! offset past events that are not durable yet.
+//! offset past events that are not durable yet; an event a store rejects (or whose flush
+//! panics) is isolated from its batch and dead-lettered while every other event is applied.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
@@ -26,13 +27,20 @@ const WAIT: Duration = Duration::from_secs(30);
 type Flushed = BTreeMap<i32, Vec<(i64, i64)>>;
 
 /// Records what each partition flushed, `(offset, n)` in flush order. The flushes of the
-/// partition in `stuck` wait while `hold` is set; payloads with `"reject": true` do not decode.
+/// partition in `stuck` wait while `hold` is set; payloads with `"reject": true` do not decode;
+/// a flush holding `n` = [`STORE_REJECTS`] fails as a store's data error would, one holding
+/// [`PANICS`] panics.
 #[derive(Clone)]
 struct Recording {
     flushed: Arc<Mutex<Flushed>>,
     stuck: Arc<AtomicI32>,
     hold: Arc<AtomicBool>,
+    /// `(partition, next offset)` of every skip.
+    skips: Arc<Mutex<Vec<(i32, i64)>>>,
 }
+
+const STORE_REJECTS: i64 = -2;
+const PANICS: i64 = -3;
 
 #[async_trait::async_trait(?Send)]
 impl Pipeline for Recording {
@@ -65,12 +73,21 @@ impl Pipeline for Recording {
         while key.partition == self.stuck.load(Ordering::SeqCst) && self.hold.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        if events.iter().any(|(_, n)| *n == STORE_REJECTS) {
+            return Err(FlushError::Rejected(anyhow::anyhow!("value out of range")));
+        }
+        assert!(events.iter().all(|(_, n)| *n != PANICS), "a bug met its event");
         let mut flushed = self.flushed.lock().unwrap();
         flushed
             .entry(key.partition)
             .or_default()
             .extend_from_slice(events);
         Ok(events.last().map(|(offset, _)| offset + 1))
+    }
+
+    async fn skip(&self, _: &mut (), key: &PartitionKey, next_offset: i64) -> Result<(), FlushError> {
+        self.skips.lock().unwrap().push((key.partition, next_offset));
+        Ok(())
     }
 
     async fn maintain(&self) {}
@@ -94,6 +111,7 @@ impl Harness {
             flushed: Arc::default(),
             stuck: Arc::new(AtomicI32::new(-1)),
             hold: Arc::new(AtomicBool::new(false)),
+            skips: Arc::default(),
         };
         let handle = PipelineHandle::start(pipeline.clone(), PipelineMetrics::new(&registry).unwrap());
         let spec = ConsumerSpec::batching(
@@ -141,6 +159,16 @@ impl Harness {
             .find(|m| m.name() == name)
             .map_or(0.0, |m| {
                 m.get_metric().iter().map(|m| m.get_gauge().get_value()).sum()
+            })
+    }
+
+    fn counter(&self, name: &str) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .find(|m| m.name() == name)
+            .map_or(0.0, |m| {
+                m.get_metric().iter().map(|m| m.get_counter().get_value()).sum()
             })
     }
 }
@@ -245,6 +273,68 @@ async fn a_dead_lettered_event_never_moves_the_committed_offset_past_unflushed_o
     h.pipeline.hold.store(false, Ordering::SeqCst);
     eventually("the hanging event is flushed and committed", WAIT, || async {
         committed(&h.kafka, partition) == Some(2)
+    })
+    .await;
+    h.consumer.shutdown().await;
+}
+
+#[actix_web::test]
+async fn events_a_store_rejects_are_isolated_and_dead_lettered_and_the_rest_applied() {
+    let h = Harness::start().await;
+    h.publish("k", json!({"n": 0})).await;
+    eventually("the first event is flushed", WAIT, || async {
+        h.pipeline.flushed.lock().unwrap().len() == 1
+    })
+    .await;
+    let partition = *h.pipeline.flushed.lock().unwrap().keys().next().unwrap();
+    // Held back so that the poison arrives inside one batch with the others.
+    h.pipeline.stuck.store(partition, Ordering::SeqCst);
+    h.pipeline.hold.store(true, Ordering::SeqCst);
+    let ns: Vec<i64> = (1..=20)
+        .map(|n| match n {
+            7 => STORE_REJECTS,
+            13 => PANICS,
+            n => n,
+        })
+        .collect();
+    for n in &ns {
+        h.publish("k", json!({"n": n})).await;
+    }
+    h.publish("k", json!({"n": 0})).await; // after the poison: the offset moves past it
+    h.pipeline.hold.store(false, Ordering::SeqCst);
+    let dead = read_messages(&h.kafka, &topics::dead_letter(topics::USER_ACTIONS), 2, WAIT).await;
+    let reason = |i: usize| -> String {
+        let headers = dead[i].headers().unwrap();
+        let header = headers.iter().find(|h| h.key == "dlq.reason").unwrap();
+        String::from_utf8(header.value.unwrap().to_vec()).unwrap()
+    };
+    let offsets: Vec<String> = (0..2)
+        .map(|i| {
+            let headers = dead[i].headers().unwrap();
+            let header = headers.iter().find(|h| h.key == "dlq.offset").unwrap();
+            String::from_utf8(header.value.unwrap().to_vec()).unwrap()
+        })
+        .collect();
+    assert_eq!(offsets, vec!["7", "13"]);
+    assert!(reason(0).contains("value out of range"), "{}", reason(0));
+    assert!(reason(1).contains("a bug met its event"), "{}", reason(1));
+    eventually("every other event is flushed", WAIT, || async {
+        h.flushed(partition).len() == 20
+    })
+    .await;
+    let applied: Vec<i64> = h.flushed(partition).iter().map(|(_, n)| *n).collect();
+    let expected: Vec<i64> = std::iter::once(0)
+        .chain(ns.iter().copied().filter(|n| *n > 0))
+        .chain(std::iter::once(0))
+        .collect();
+    assert_eq!(applied, expected, "each once, in order, without the poison");
+    assert_eq!(
+        *h.pipeline.skips.lock().unwrap(),
+        vec![(partition, 8), (partition, 14)]
+    );
+    assert_eq!(h.counter("aggregator_dead_lettered_total"), 2.0);
+    eventually("the offset moves past the poison", WAIT, || async {
+        committed(&h.kafka, partition) == Some(22)
     })
     .await;
     h.consumer.shutdown().await;

@@ -11,9 +11,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::Utc;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use shared::events::action::UserAction;
-use shared::events::topics;
+use shared::events::product::ProductSnapshot;
+use shared::events::user::UserProfile;
+use shared::events::{checks, event_types, topics};
 use shared::kafka::consumer::{ConsumedEvent, RawEvent};
 use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineSettings};
 use uuid::Uuid;
@@ -83,6 +86,17 @@ impl Pipeline for Statistics {
         result
     }
 
+    async fn skip(
+        &self,
+        state: &mut Offset,
+        partition: &PartitionKey,
+        next_offset: i64,
+    ) -> Result<(), FlushError> {
+        let result = skip(self, &partition.topic, partition.partition, state.0, next_offset).await;
+        state.0 = result.as_ref().ok().copied();
+        result.map(|_| ())
+    }
+
     async fn maintain(&self) {
         let raw = stats::prune_raw(&self.db, self.raw_retention_days).await;
         let ids = shared::pipeline::prune_processed(&self.db, self.processed_retention_hours).await;
@@ -104,6 +118,8 @@ impl Pipeline for Statistics {
 /// What analytics keeps of an event; payloads of the wrong shape are rejected (dead-lettered).
 fn record(event: &ConsumedEvent) -> Result<Recorded, String> {
     let envelope = &event.envelope;
+    let now = Utc::now();
+    checks::time("occurred_at", envelope.occurred_at, now)?;
     let key: Option<Uuid> = envelope.key.parse().ok();
     let mut recorded = Recorded {
         event_id: envelope.event_id,
@@ -122,13 +138,38 @@ fn record(event: &ConsumedEvent) -> Result<Recorded, String> {
             let action: UserAction = envelope
                 .payload_as()
                 .map_err(|e| format!("invalid user_action payload: {e}"))?;
+            action.check(now)?;
             recorded.user_id = Some(action.user_id);
             recorded.product_id = Some(action.product_id);
             recorded.action = Some((action.action, action.value));
         }
-        topics::USER_UPDATES => recorded.user_id = key,
-        _ => recorded.product_id = key,
+        topics::USER_UPDATES => {
+            if matches!(
+                envelope.event_type.as_str(),
+                event_types::USER_REGISTERED | event_types::USER_UPDATED
+            ) {
+                let profile: UserProfile = envelope
+                    .payload_as()
+                    .map_err(|e| format!("invalid {} payload: {e}", envelope.event_type))?;
+                profile.check(now)?;
+            }
+            recorded.user_id = key;
+        }
+        _ => {
+            if matches!(
+                envelope.event_type.as_str(),
+                event_types::PRODUCT_CREATED | event_types::PRODUCT_UPDATED
+            ) {
+                let product: ProductSnapshot = envelope
+                    .payload_as()
+                    .map_err(|e| format!("invalid {} payload: {e}", envelope.event_type))?;
+                product.check(now)?;
+            }
+            recorded.product_id = key;
+        }
     }
+    // Anything else a store refuses (e.g. a NUL in a field nobody reads, which jsonb cannot
+    // hold) is isolated by the pipeline when the flush meets it.
     Ok(recorded)
 }
 
@@ -148,6 +189,29 @@ pub fn fresh(
         .cloned()
         .collect();
     (distinct, next)
+}
+
+/// Moves the offset past a dead-lettered event; returns the partition's next offset afterwards.
+async fn skip(
+    deps: &Statistics,
+    topic: &str,
+    partition: i32,
+    known: Option<Option<i64>>,
+    next: i64,
+) -> Result<Option<i64>, FlushError> {
+    let stored = match known {
+        Some(offset) => offset,
+        None => shared::pipeline::load_offset(&deps.db, topic, partition).await?,
+    };
+    if stored.is_some_and(|stored| stored >= next) {
+        return Ok(stored);
+    }
+    let txn = deps.db.begin().await.context("Failed to begin the skip")?;
+    if !shared::pipeline::advance_offset(&txn, topic, partition, stored, next).await? {
+        return Err(FlushError::Fenced);
+    }
+    txn.commit().await.context("Failed to commit the skip")?;
+    Ok(Some(next))
 }
 
 /// One flush; returns the partition's next offset afterwards.

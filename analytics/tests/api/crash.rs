@@ -44,7 +44,8 @@ fn actions(count: usize, start: usize) -> Vec<Envelope<UserAction>> {
         .map(|i| {
             let user = Uuid::from_u128(0xA000 + ((i * 7 + i / 5) % 12) as u128);
             let product = Uuid::from_u128(0xB000 + ((i * 13 + i / 3) % 8) as u128);
-            let at = base + TimeDelta::minutes((i * 5) as i64);
+            // Spread over the last 30 hours, never in the future (consumers refuse that).
+            let at = base + TimeDelta::minutes(((i - start) * 5 % (30 * 60)) as i64);
             let payload = UserAction {
                 user_id: user,
                 product_id: product,

@@ -1,9 +1,9 @@
 //! Actions → exact statistics, whatever the duplicates and redeliveries.
 use chrono::{DurationRound, TimeDelta, Utc};
-use rdkafka::message::OwnedHeaders;
+use rdkafka::message::{Headers, OwnedHeaders};
 use serde_json::{json, Value};
 use shared::events::action::ActionKind;
-use shared::events::topics;
+use shared::events::{event_types, topics, Envelope};
 use shared::kafka::producer::RawMessage;
 use uuid::Uuid;
 
@@ -115,6 +115,83 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_counting_goes_on() {
 }
 
 #[actix_web::test]
+async fn poison_written_straight_to_kafka_is_isolated_and_every_event_around_it_counted() {
+    let app = spawn_app().await;
+    let (product, user) = (Uuid::now_v7(), Uuid::now_v7());
+    let now = Utc::now();
+    let poison = |occurred_at: &str, extra: Value| {
+        let mut payload =
+            json!({"user_id": user, "product_id": product, "action": "view", "occurred_at": occurred_at});
+        payload
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let mut event = Envelope::new(event_types::USER_ACTION, user.to_string(), payload);
+        event.occurred_at = occurred_at.parse().unwrap();
+        event
+    };
+    // One key, so one partition and (mostly) one batch: a year PostgreSQL cannot hold (refused
+    // when decoded), and a NUL in a field nobody reads, which only jsonb refuses (isolated from
+    // its batch when the flush meets it).
+    let ancient = poison("-5000-01-01T00:00:00Z", json!({}));
+    let nul = poison(&now.to_rfc3339(), json!({"note": "\u{0}"}));
+    app.action(user, product, ActionKind::View, None, now).await;
+    app.producer
+        .publish(topics::USER_ACTIONS, &ancient)
+        .await
+        .unwrap();
+    app.action(user, product, ActionKind::View, None, now).await;
+    app.producer.publish(topics::USER_ACTIONS, &nul).await.unwrap();
+    app.action(user, product, ActionKind::Purchase, None, now).await;
+
+    let path = format!("/analytics/products/{product}?window=1h&bucket=hour");
+    let series = app.flush_until(&path, |s| s["items"][0]["purchases"] == 1).await;
+    assert_eq!(
+        series["items"][0]["views"], 2,
+        "both views around the poison, nothing of it"
+    );
+    let dead = shared::testing::read_messages(
+        &app.settings.common.kafka,
+        &topics::dead_letter(topics::USER_ACTIONS),
+        2,
+        crate::helpers::WAIT,
+    )
+    .await;
+    let mut reasons: Vec<(Uuid, String)> = dead
+        .iter()
+        .map(|m| {
+            let event: Envelope = serde_json::from_slice(rdkafka::Message::payload(m).unwrap()).unwrap();
+            let headers = rdkafka::Message::headers(m).unwrap();
+            let reason = headers
+                .iter()
+                .find(|h| h.key == "dlq.reason")
+                .unwrap()
+                .value
+                .unwrap();
+            (event.event_id, String::from_utf8(reason.to_vec()).unwrap())
+        })
+        .collect();
+    reasons.sort_by_key(|(id, _)| *id != ancient.event_id);
+    assert_eq!(reasons[0].0, ancient.event_id);
+    assert!(reasons[0].1.contains("occurred_at"), "{}", reasons[0].1);
+    assert_eq!(reasons[1].0, nul.event_id);
+    assert!(reasons[1].1.contains("rejected by a store"), "{}", reasons[1].1);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let dead_lettered: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("aggregator_dead_lettered_total{") && l.contains(r#"topic="user_actions""#))
+        .collect();
+    assert_eq!(dead_lettered.len(), 1, "{metrics}");
+    assert!(dead_lettered[0].ends_with(" 1"), "{}", dead_lettered[0]);
+}
+
+#[actix_web::test]
 async fn bad_windows_get_400_and_strangers_get_403() {
     let app = spawn_app().await;
     let product = Uuid::now_v7();
@@ -190,8 +267,9 @@ async fn rankings_and_summary_reflect_exact_counts_and_are_cached_until_the_next
     }
     app.action(other, toy, ActionKind::View, None, now).await;
     app.action(other, toy, ActionKind::Purchase, None, now).await;
-    let registration =
-        shared::events::Envelope::new("user_registered", other.to_string(), json!({"id": other}));
+    let profile = json!({"id": other, "display_name": "O", "age": null, "country": null, "interests": [],
+                         "role": "user", "created_at": now, "updated_at": now});
+    let registration = shared::events::Envelope::new("user_registered", other.to_string(), profile);
     app.producer
         .publish(topics::USER_UPDATES, &registration)
         .await

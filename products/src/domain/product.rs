@@ -17,11 +17,18 @@ pub fn name(raw: &str) -> Result<String, String> {
     bounded(raw, MAX_NAME)
 }
 
-/// Trimmed, at most 5000 characters (may be empty).
+/// Trimmed, at most 5000 characters (may be empty); line breaks and tabs but no other control
+/// characters (a NUL cannot even be stored).
 pub fn description(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim();
     if trimmed.chars().count() > MAX_DESCRIPTION {
         return Err(format!("must be at most {MAX_DESCRIPTION} characters"));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err("must not contain control characters other than line breaks and tabs".into());
     }
     Ok(trimmed.to_owned())
 }
@@ -82,12 +89,27 @@ pub fn stock(raw: i64) -> Result<i32, String> {
         .ok_or_else(|| "must be between 0 and 2147483647".into())
 }
 
-/// A JSON object of at most 64 keys.
+/// A JSON object of at most 64 keys, nested at most 8 deep. (NUL characters, which jsonb
+/// refuses, never get this far: the JSON extractor refuses them in any request body.)
 pub fn attributes(raw: Value) -> Result<Value, String> {
     match &raw {
-        Value::Object(map) if map.len() <= MAX_ATTRIBUTES => Ok(raw),
-        Value::Object(_) => Err(format!("must have at most {MAX_ATTRIBUTES} keys")),
-        _ => Err("must be a JSON object".into()),
+        Value::Object(map) if map.len() <= MAX_ATTRIBUTES => {}
+        Value::Object(_) => return Err(format!("must have at most {MAX_ATTRIBUTES} keys")),
+        _ => return Err("must be a JSON object".into()),
+    }
+    if depth(&raw) > MAX_ATTRIBUTE_DEPTH {
+        return Err(format!("must not nest deeper than {MAX_ATTRIBUTE_DEPTH} levels"));
+    }
+    Ok(raw)
+}
+
+const MAX_ATTRIBUTE_DEPTH: usize = 8;
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -120,6 +142,19 @@ mod tests {
         assert!(amount("abc").is_err());
         assert!(amount("1000000000000").is_err());
         assert!(amount("999999999999.9999").is_ok());
+    }
+
+    #[test]
+    fn control_characters_and_deep_attributes_are_refused() {
+        assert!(description("two\nlines\tand a tab").is_ok());
+        assert!(description("nul \u{0}").is_err());
+        assert!(description("clear screen \u{1b}[2J").is_err());
+        assert!(attributes(serde_json::json!({"colour": "red", "sizes": [1, 2]})).is_ok());
+        let mut deep = serde_json::json!(1);
+        for _ in 0..10 {
+            deep = serde_json::json!([deep]);
+        }
+        assert!(attributes(serde_json::json!({ "deep": deep })).is_err());
     }
 
     #[test]

@@ -114,6 +114,27 @@ async fn invalid_products_get_422_naming_every_field() {
             {"field": "attributes", "message": "must be a JSON object"}
         ])
     );
+    // Terminal escapes in text and attributes nested without bound are refused too.
+    let mut deep = json!(1);
+    for _ in 0..10 {
+        deep = json!([deep]);
+    }
+    let odd = json!({"name": "A", "category": "B", "description": "clear \u{1b}[2J",
+                     "price": {"amount": "1", "currency": "EUR"}, "attributes": {"k": deep}});
+    let response = app
+        .request(Method::POST, "/products", Some(&app.admin))
+        .json(&odd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let fields: Vec<Value> = problem(response).await["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].clone())
+        .collect();
+    assert_eq!(fields, vec![json!("description"), json!("attributes")]);
     let float_price = json!({"name": "A", "category": "B", "price": {"amount": 19.9, "currency": "EUR"}});
     let response = app
         .request(Method::POST, "/products", Some(&app.admin))

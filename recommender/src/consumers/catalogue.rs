@@ -1,6 +1,7 @@
 //! Applies `product_updates` and `user_updates` to the catalogue view, and refreshes the lists a
 //! change affects. Idempotent: versions (products) and `updated_at` (profiles) guard every write.
 use actix::prelude::*;
+use chrono::Utc;
 use shared::events::event_types;
 use shared::events::product::{ProductDeleted, ProductSnapshot};
 use shared::events::user::{UserDeleted, UserProfile};
@@ -47,6 +48,7 @@ async fn apply(
     match event.envelope.event_type.as_str() {
         event_types::PRODUCT_CREATED | event_types::PRODUCT_UPDATED => {
             let product: ProductSnapshot = payload(event)?;
+            product.check(Utc::now()).map_err(HandleError::Rejected)?;
             let info = Some((product.category, product.active));
             if catalogue.apply_product(product.id, product.version, info).await? && !product.active {
                 refresher.product_gone(product.id).await?;
@@ -60,6 +62,7 @@ async fn apply(
         }
         event_types::USER_REGISTERED | event_types::USER_UPDATED => {
             let profile: UserProfile = payload(event)?;
+            profile.check(Utc::now()).map_err(HandleError::Rejected)?;
             let changed = catalogue
                 .apply_user(profile.id, profile.interests, profile.updated_at)
                 .await?;

@@ -89,7 +89,24 @@ pub fn at(seconds: i64) -> DateTime<Utc> {
 impl TestApp {
     /// Publishes a product's state (as the products service would).
     pub async fn product(&self, id: Uuid, category: &str, active: bool, version: i64) {
-        let snapshot = ProductSnapshot {
+        let snapshot = self.product_snapshot(id, category, active, version);
+        let kind = if version == 1 {
+            event_types::PRODUCT_CREATED
+        } else {
+            event_types::PRODUCT_UPDATED
+        };
+        self.producer
+            .publish(
+                topics::PRODUCT_UPDATES,
+                &Envelope::new(kind, id.to_string(), snapshot),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A product's state as the products service would publish it.
+    pub fn product_snapshot(&self, id: Uuid, category: &str, active: bool, version: i64) -> ProductSnapshot {
+        ProductSnapshot {
             id,
             name: format!("P {id}"),
             description: String::new(),
@@ -105,19 +122,7 @@ impl TestApp {
             version,
             created_at: at(0),
             updated_at: at(version),
-        };
-        let kind = if version == 1 {
-            event_types::PRODUCT_CREATED
-        } else {
-            event_types::PRODUCT_UPDATED
-        };
-        self.producer
-            .publish(
-                topics::PRODUCT_UPDATES,
-                &Envelope::new(kind, id.to_string(), snapshot),
-            )
-            .await
-            .unwrap();
+        }
     }
 
     /// Publishes a product's deletion.
@@ -167,16 +172,29 @@ impl TestApp {
         action: ActionKind,
         second: i64,
     ) -> Envelope<UserAction> {
+        let event = self.action_event(user, product, action, None, at(second));
+        self.producer.publish(topics::USER_ACTIONS, &event).await.unwrap();
+        event
+    }
+
+    /// An action event as the users service would build it (not published).
+    pub fn action_event(
+        &self,
+        user: Uuid,
+        product: Uuid,
+        action: ActionKind,
+        value: Option<f64>,
+        occurred_at: DateTime<Utc>,
+    ) -> Envelope<UserAction> {
         let payload = UserAction {
             user_id: user,
             product_id: product,
             action,
-            value: None,
-            occurred_at: at(second),
+            value,
+            occurred_at,
         };
         let mut event = Envelope::new(event_types::USER_ACTION, user.to_string(), payload);
-        event.occurred_at = at(second);
-        self.producer.publish(topics::USER_ACTIONS, &event).await.unwrap();
+        event.occurred_at = occurred_at;
         event
     }
 

@@ -3,7 +3,9 @@ use serde_json::{json, Value};
 use shared::events::action::ActionKind;
 use uuid::Uuid;
 
-use crate::helpers::{products, spawn_app, WAIT};
+use shared::events::{event_types, topics, Envelope};
+
+use crate::helpers::{at, products, spawn_app, WAIT};
 use shared::testing::eventually;
 
 #[actix_web::test]
@@ -528,4 +530,88 @@ async fn the_openapi_document_covers_every_route() {
             "get /api/v1/users/{id}/recommendations",
         ]
     );
+}
+
+#[actix_web::test]
+async fn poison_written_straight_to_kafka_is_dead_lettered_and_the_model_stays_sound() {
+    let app = spawn_app().await;
+    let [a, b, poisoned] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    for p in [a, b] {
+        app.product(p, "Books", true, 1).await;
+    }
+    // A category PostgreSQL's jsonb cannot hold (it would end up in every list's reasons).
+    let mut bad = app.product_snapshot(poisoned, "Bo\u{0}oks", true, 1);
+    bad.name = "\u{1b}[2J".into();
+    let event = Envelope::new(event_types::PRODUCT_CREATED, poisoned.to_string(), bad);
+    app.producer
+        .publish(topics::PRODUCT_UPDATES, &event)
+        .await
+        .unwrap();
+    app.wait_for_product(b, "Books").await;
+    let user = Uuid::now_v7();
+    app.action(user, a, ActionKind::View, 0).await;
+    // Straight to Kafka, bypassing the API: a time whose popularity weight overflows to
+    // infinity, and a rating no scale holds.
+    let far = app.action_event(
+        user,
+        a,
+        ActionKind::View,
+        None,
+        "9999-01-01T00:00:00Z".parse().unwrap(),
+    );
+    app.producer.publish(topics::USER_ACTIONS, &far).await.unwrap();
+    let huge = app.action_event(user, a, ActionKind::Rate, Some(1e300), at(1));
+    app.producer.publish(topics::USER_ACTIONS, &huge).await.unwrap();
+    app.action(user, b, ActionKind::View, 2).await;
+
+    app.flush_until("b is similar to a", || async {
+        let similar = app.similar(a).await;
+        similar
+            .as_array()
+            .is_some_and(|s| s.len() == 1 && s[0]["product_id"] == json!(b))
+    })
+    .await;
+    let dead = shared::testing::read_messages(
+        &app.settings.common.kafka,
+        &topics::dead_letter(topics::USER_ACTIONS),
+        2,
+        WAIT,
+    )
+    .await;
+    let reasons: Vec<String> = dead.iter().map(dlq_reason).collect();
+    assert!(reasons[0].contains("occurred_at"), "{reasons:?}");
+    assert!(reasons[1].contains("rate needs a value"), "{reasons:?}");
+    let dead = shared::testing::read_messages(
+        &app.settings.common.kafka,
+        &topics::dead_letter(topics::PRODUCT_UPDATES),
+        1,
+        WAIT,
+    )
+    .await;
+    assert!(dlq_reason(&dead[0]).contains("control characters"));
+    // Popularity stayed finite: every score is a number.
+    let popular: Value = app
+        .get("/recommendations/popular?category=Books&limit=50")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let scores: Vec<Option<f64>> = popular
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["score"].as_f64())
+        .collect();
+    assert!(
+        !scores.is_empty() && scores.iter().all(|s| s.is_some_and(f64::is_finite)),
+        "{popular}"
+    );
+    assert!(!popular.to_string().contains(&poisoned.to_string()));
+}
+
+fn dlq_reason(message: &rdkafka::message::OwnedMessage) -> String {
+    use rdkafka::message::{Headers, Message};
+    let headers = message.headers().unwrap();
+    let reason = headers.iter().find(|h| h.key == "dlq.reason").unwrap();
+    String::from_utf8(reason.value.unwrap().to_vec()).unwrap()
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod action;
+pub mod checks;
 pub mod product;
 pub mod user;
 
@@ -18,6 +19,8 @@ pub mod event_types {
     pub const USER_UPDATED: &str = "user_updated";
     /// `user_updates`: an account deleted; payload [`super::user::UserDeleted`].
     pub const USER_DELETED: &str = "user_deleted";
+    /// Payload [`crate::events::user::UserSessionsEnded`]: tokens of these sessions are refused.
+    pub const USER_SESSIONS_ENDED: &str = "user_sessions_ended";
     /// `product_updates`: a new product; payload [`super::product::ProductSnapshot`].
     pub const PRODUCT_CREATED: &str = "product_created";
     /// `product_updates`: a change; payload [`super::product::ProductSnapshot`] (the new state).

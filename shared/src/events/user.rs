@@ -26,3 +26,11 @@ pub struct UserProfile {
 pub struct UserDeleted {
     pub id: Uuid,
 }
+
+/// `user_sessions_ended`: access tokens of these sessions are refused by every service from now
+/// on (logout, a password or role change, a reused refresh token). Never carries tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSessionsEnded {
+    pub id: Uuid,
+    pub session_ids: Vec<Uuid>,
+}

@@ -12,6 +12,11 @@
 //! skips what it applied before ([`load_offset`], [`processed`]). After a flush the partition's
 //! next offset is stored in Kafka as a hint (it never leads Postgres).
 //!
+//! A batch that a store rejects for a reason retrying cannot change ([`FlushError::Rejected`],
+//! or a panic) is split in halves and flushed again until the one event that causes it is
+//! found; that event goes to the dead-letter topic with the reason, [`Pipeline::skip`] moves the
+//! offset past it, and the rest is applied: one poison event never stalls a partition.
+//!
 //! A partition keeps taking events while it flushes, so one slow or failing partition never
 //! stalls the consumer for the others; when its buffer passes `max_buffered` events its fetching
 //! is paused in Kafka until a flush drains it. Revoke: the consumer waits until the revoked
@@ -42,16 +47,36 @@ impl fmt::Display for PartitionKey {
     }
 }
 
-/// How a flush failed. Either way nothing of it was committed and its events are flushed again.
+/// How a flush failed. Either way nothing of it was committed.
 #[derive(Debug, thiserror::Error)]
 pub enum FlushError {
     /// Another owner moved the partition's offset: this instance's state of the partition is
     /// stale and is replaced by a fresh one ([`Pipeline::state`]).
     #[error("the partition's offset was moved by another owner")]
     Fenced,
-    /// Anything else (database down, ...): retried with the next flush.
+    /// A store refused the batch's data for a reason that retrying cannot change (a value out
+    /// of range, a constraint): the partition isolates the event that causes it, dead-letters
+    /// it and goes on (see [`partition`]).
+    #[error("a store rejected the batch: {0:#}")]
+    Rejected(anyhow::Error),
+    /// Anything else (database down, ...): the same events are flushed again with the next
+    /// flush.
     #[error(transparent)]
-    Failed(#[from] anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for FlushError {
+    /// Classifies by the cause chain: PostgreSQL's data exceptions (SQLSTATE class 22),
+    /// integrity violations (23) and program limits (54) depend on the data and are
+    /// [`FlushError::Rejected`]; everything else (connections, pool, serialization failures,
+    /// privileges) may pass and is [`FlushError::Failed`].
+    fn from(error: anyhow::Error) -> Self {
+        if crate::db::rejected_by_store(&error) {
+            FlushError::Rejected(error)
+        } else {
+            FlushError::Failed(error)
+        }
+    }
 }
 
 /// Timing and bounds of the partitions.
@@ -88,6 +113,16 @@ pub trait Pipeline: Clone + Send + Unpin + 'static {
         partition: &PartitionKey,
         events: &[Self::Event],
     ) -> Result<Option<i64>, FlushError>;
+
+    /// Commits that the partition's events below `next_offset` are done, applying nothing: the
+    /// event just below it was dead-lettered because a store rejected it, and every event before
+    /// it is durable already. Like a flush, in one transaction with the fenced offset.
+    async fn skip(
+        &self,
+        state: &mut Self::State,
+        partition: &PartitionKey,
+        next_offset: i64,
+    ) -> Result<(), FlushError>;
 
     /// Hourly maintenance of every instance (e.g. deleting old rows).
     async fn maintain(&self);

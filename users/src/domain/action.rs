@@ -17,7 +17,8 @@ pub struct ActionRequest {
     /// Rating for `rate`: 1 to 5 in steps of 0.5. Must be absent for other actions.
     #[serde(default)]
     pub value: Option<f64>,
-    /// When it happened (RFC 3339); default: when the request arrived. At most 5 minutes ahead.
+    /// When it happened (RFC 3339); default: when the request arrived. From 1970 to at most 5
+    /// minutes ahead.
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
     /// Idempotency key: send the same id when retrying, and consumers count the action once.
@@ -64,6 +65,11 @@ impl ActionRequest {
         let occurred_at = self.occurred_at.unwrap_or(now);
         if occurred_at > now + MAX_CLOCK_SKEW {
             error("occurred_at", "must not be more than 5 minutes in the future");
+        }
+        // Consumers refuse earlier times (a year PostgreSQL cannot hold would otherwise reach
+        // them).
+        if occurred_at < shared::events::checks::earliest() {
+            error("occurred_at", "must not be before 1970-01-01T00:00:00Z");
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -133,6 +139,20 @@ mod tests {
             .validate(Uuid::nil(), now, "")
             .unwrap();
         assert_eq!(valid.action.occurred_at, now);
+    }
+
+    #[test]
+    fn times_before_1970_are_rejected() {
+        let now = Utc::now();
+        for at in ["-5000-01-01T00:00:00Z", "1969-12-31T23:59:59Z"] {
+            let mut old = request(ActionKind::View, None);
+            old.occurred_at = Some(at.parse().unwrap());
+            assert_eq!(
+                fields(old.validate(Uuid::nil(), now, "")),
+                vec!["occurred_at"],
+                "{at}"
+            );
+        }
     }
 
     #[test]

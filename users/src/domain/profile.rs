@@ -39,7 +39,7 @@ pub fn country(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Category names: each trimmed, 1 to 64 characters; duplicates (ignoring case) removed,
+/// Category names: each trimmed, 1 to 64 characters without control characters; duplicates (ignoring case) removed,
 /// first spelling and order kept; at most 32.
 pub fn interests(raw: &[String]) -> Result<Vec<String>, String> {
     let mut kept: Vec<String> = Vec::with_capacity(raw.len());
@@ -47,6 +47,9 @@ pub fn interests(raw: &[String]) -> Result<Vec<String>, String> {
         let trimmed = item.trim();
         if trimmed.is_empty() || trimmed.chars().count() > MAX_INTEREST {
             return Err(format!("item {i} must be 1 to {MAX_INTEREST} characters"));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(format!("item {i} must not contain control characters"));
         }
         if !kept.iter().any(|k| k.eq_ignore_ascii_case(trimmed)) {
             kept.push(trimmed.to_owned());
@@ -92,6 +95,8 @@ mod tests {
         let raw = vec![" Books ".to_string(), "books".into(), "Garden".into()];
         assert_eq!(interests(&raw).unwrap(), vec!["Books", "Garden"]);
         assert!(interests(&["".to_string()]).is_err());
+        assert!(interests(&["Books\u{0}".to_string()]).is_err());
+        assert!(interests(&["Bo\u{1b}[2Jks".to_string()]).is_err());
         let many: Vec<String> = (0..33).map(|i| format!("c{i}")).collect();
         assert!(interests(&many).is_err());
     }

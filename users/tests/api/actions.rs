@@ -178,3 +178,27 @@ async fn actions_get_503_while_kafka_is_down_and_202_once_it_is_back() {
     }
     assert_eq!(status, 202);
 }
+
+#[actix_web::test]
+async fn times_a_store_cannot_hold_are_refused_with_422_not_accepted() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    for at in [
+        "-5000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "9999-01-01T00:00:00Z",
+    ] {
+        let body = json!({"product_id": Uuid::now_v7(), "action": "view", "occurred_at": at});
+        let response = app
+            .request(
+                Method::POST,
+                &format!("/users/{}/actions", user.id),
+                Some(&user.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{at}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "occurred_at", "{at}: {problem}");
+    }
+}

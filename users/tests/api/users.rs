@@ -54,7 +54,8 @@ async fn register_returns_422_naming_every_invalid_field() {
     let app = spawn_app().await;
     let response = app
         .register(
-            &json!({"email": "nope", "password": "short", "display_name": " ", "age": 7, "country": "GBR"}),
+            &json!({"email": "nope", "password": "short", "display_name": " ", "age": 7, "country": "GBR",
+                    "interests": ["Books", "Gar\u{1b}[2Jden"]}),
         )
         .await;
     assert_eq!(response.status(), 422);
@@ -67,7 +68,7 @@ async fn register_returns_422_naming_every_invalid_field() {
         .collect();
     assert_eq!(
         fields,
-        vec!["email", "password", "display_name", "age", "country"]
+        vec!["email", "password", "display_name", "age", "country", "interests"]
     );
     assert_eq!(body["errors"][1]["message"], "must be at least 10 characters");
 }

@@ -80,6 +80,7 @@ impl Pipeline for Actions {
         let envelope = shared::events::decode_as::<UserAction>(event.payload())
             .map_err(|e| format!("not a user_action event: {e}"))?;
         let action = envelope.payload;
+        action.check(Utc::now())?;
         Ok(ActionEvent {
             event_id: envelope.event_id,
             offset: event.offset(),
@@ -103,6 +104,15 @@ impl Pipeline for Actions {
         events: &[ActionEvent],
     ) -> Result<Option<i64>, FlushError> {
         flush(core, events, self, partition.partition).await
+    }
+
+    async fn skip(
+        &self,
+        core: &mut Core,
+        partition: &PartitionKey,
+        next_offset: i64,
+    ) -> Result<(), FlushError> {
+        skip(core, self, partition.partition, next_offset).await
     }
 
     async fn maintain(&self) {
@@ -243,12 +253,8 @@ pub fn apply_batch(
     }
 }
 
-async fn flush(
-    core: &mut Core,
-    events: &[ActionEvent],
-    deps: &Actions,
-    partition: i32,
-) -> Result<Option<i64>, FlushError> {
+/// Before a partition's first flush: its stored offset, and the replica caught up to it.
+async fn load(core: &mut Core, deps: &Actions, partition: i32) -> Result<(), FlushError> {
     if !core.loaded {
         let stored = shared::pipeline::load_offset(&deps.db, topics::USER_ACTIONS, partition).await?;
         // Lists are built from the replica: it must hold what this partition committed so far
@@ -257,6 +263,45 @@ async fn flush(
         core.next_offset = stored;
         core.loaded = true;
     }
+    Ok(())
+}
+
+/// Moves the offset past a dead-lettered event with an empty delta record, so that replicas
+/// still see an unbroken chain of records.
+async fn skip(core: &mut Core, deps: &Actions, partition: i32, next_offset: i64) -> Result<(), FlushError> {
+    load(core, deps, partition).await?;
+    if core.next_offset.is_some_and(|stored| stored >= next_offset) {
+        return Ok(());
+    }
+    let delta = Delta::default();
+    let encoded = delta.encode().context("Failed to encode the delta")?;
+    let txn = deps.db.begin().await.context("Failed to begin the skip")?;
+    if !shared::pipeline::advance_offset(
+        &txn,
+        topics::USER_ACTIONS,
+        partition,
+        core.next_offset,
+        next_offset,
+    )
+    .await?
+    {
+        return Err(FlushError::Fenced);
+    }
+    deltas::insert(&txn, partition, core.next_offset, next_offset, 0, encoded).await?;
+    txn.commit().await.context("Failed to commit the skip")?;
+    deps.replica
+        .apply_own(partition, core.next_offset, next_offset, &delta);
+    core.next_offset = Some(next_offset);
+    Ok(())
+}
+
+async fn flush(
+    core: &mut Core,
+    events: &[ActionEvent],
+    deps: &Actions,
+    partition: i32,
+) -> Result<Option<i64>, FlushError> {
+    load(core, deps, partition).await?;
     let floor = core.next_offset.unwrap_or(0);
     let fresh: Vec<&ActionEvent> = events.iter().filter(|e| e.offset >= floor).collect();
     if fresh.is_empty() {

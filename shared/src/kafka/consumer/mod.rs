@@ -171,6 +171,7 @@ pub struct ConsumerHandle {
     addr: Addr<KafkaConsumer>,
     offsets: OffsetStore,
     control: PartitionControl,
+    dead_letters: DeadLetters,
 }
 
 impl ConsumerHandle {
@@ -221,10 +222,15 @@ impl ConsumerHandle {
             consumer: Arc::downgrade(&consumer),
             settings: settings.clone(),
         };
+        let dead_letters = DeadLetters {
+            producer: dead_letters,
+            settings: settings.clone(),
+            metrics: metrics.clone(),
+        };
         let worker = Worker {
             consumer: consumer.clone(),
             handler: spec.handler,
-            dead_letters,
+            dead_letters: dead_letters.clone(),
             settings: settings.clone(),
             metrics,
             topic_names: spec.topics.iter().map(|t| Arc::from(t.as_str())).collect(),
@@ -239,7 +245,13 @@ impl ConsumerHandle {
             addr,
             offsets,
             control,
+            dead_letters,
         })
+    }
+
+    /// The dead-letter writer, for batching handlers that reject an event after taking it.
+    pub fn dead_letters(&self) -> DeadLetters {
+        self.dead_letters.clone()
     }
 
     /// The offset store, for handlers that store their own offsets.
@@ -268,7 +280,7 @@ impl ConsumerHandle {
 struct Worker {
     consumer: Arc<StreamConsumer<ConsumerCallbacks>>,
     handler: EventHandler,
-    dead_letters: EventProducer,
+    dead_letters: DeadLetters,
     settings: KafkaSettings,
     metrics: ConsumerMetrics,
     /// The logical names of the subscribed topics, shared by the raw events.
@@ -348,14 +360,7 @@ impl Worker {
                 continue;
             };
             dead[index] = true;
-            let message = Undeliverable {
-                partition: event.partition,
-                offset: event.offset,
-                key: event.key(),
-                payload: event.payload(),
-                headers: envelope_headers(event.payload()),
-            };
-            self.dead_letter(&message, &event.topic, &reason).await;
+            self.dead_letters.raw(event, &reason).await;
         }
         let mut outcomes: HashMap<(&str, &'static str), u64> = HashMap::new();
         for (event, dead) in batch.iter().zip(dead) {
@@ -430,7 +435,7 @@ impl Worker {
                     payload: message.payload(),
                     headers: original_headers(&message),
                 };
-                self.dead_letter(&undeliverable, &logical, &reason).await;
+                self.dead_letters.send(&undeliverable, &logical, &reason).await;
                 "dead_lettered"
             }
         };
@@ -457,6 +462,10 @@ impl Worker {
                     return Ok(());
                 }
                 Ok(Err(HandleError::Rejected(reason))) => return Err(reason),
+                // The store refused the event's data: retrying would stall the partition forever.
+                Ok(Err(HandleError::Transient(e))) if crate::db::rejected_by_store(&e) => {
+                    return Err(format!("rejected by a store: {e:#}"));
+                }
                 Ok(Err(HandleError::Transient(e))) => e,
                 Err(e) => anyhow::Error::new(e).context("handler actor unavailable"),
             };
@@ -468,9 +477,43 @@ impl Worker {
         }
     }
 
+    fn store_offset(&self, message: &OwnedMessage) {
+        // librdkafka stores offset + 1, the next message to read.
+        if let Err(e) = self
+            .consumer
+            .store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition was revoked meanwhile: its new owner re-reads this message.
+            tracing::debug!(error = %e, "offset not stored (partition no longer assigned)");
+        }
+    }
+}
+
+/// Writes undeliverable messages to `<topic>.dlq` (cheap to clone).
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: EventProducer,
+    settings: KafkaSettings,
+    metrics: ConsumerMetrics,
+}
+
+impl DeadLetters {
+    /// Dead-letters a message as it was read (batches), with the event's headers from its
+    /// envelope. Returns once the broker acknowledged the copy.
+    pub async fn raw(&self, event: &RawEvent, reason: &str) {
+        let message = Undeliverable {
+            partition: event.partition,
+            offset: event.offset,
+            key: event.key(),
+            payload: event.payload(),
+            headers: envelope_headers(event.payload()),
+        };
+        self.send(&message, &event.topic, reason).await;
+    }
+
     /// Copies the message to `<topic>.dlq` with the reason and origin in headers; retries until
     /// the broker acknowledges, so the offset never passes an unsaved message.
-    async fn dead_letter(&self, message: &Undeliverable<'_>, logical: &str, reason: &str) {
+    async fn send(&self, message: &Undeliverable<'_>, logical: &str, reason: &str) {
         let dlq = self.settings.topic(&topics::dead_letter(logical));
         tracing::error!(reason, dead_letter_topic = %dlq, topic = logical, partition = message.partition,
             offset = message.offset, "undeliverable message sent to the dead-letter topic");
@@ -478,7 +521,7 @@ impl Worker {
         loop {
             let headers = dead_letter_headers(message, &self.settings.topic(logical), reason);
             let sent = self
-                .dead_letters
+                .producer
                 .send(RawMessage {
                     topic: &dlq,
                     key: message.key,
@@ -495,17 +538,6 @@ impl Worker {
                     tokio::time::sleep(delay).await;
                 }
             }
-        }
-    }
-
-    fn store_offset(&self, message: &OwnedMessage) {
-        // librdkafka stores offset + 1, the next message to read.
-        if let Err(e) = self
-            .consumer
-            .store_offset(message.topic(), message.partition(), message.offset())
-        {
-            // The partition was revoked meanwhile: its new owner re-reads this message.
-            tracing::debug!(error = %e, "offset not stored (partition no longer assigned)");
         }
     }
 }

@@ -9,8 +9,16 @@ use crate::pipeline::Pipeline;
 impl<P: Pipeline> Handler<Buffer<P>> for PartitionActor<P> {
     type Result = ();
 
-    fn handle(&mut self, Buffer(mut events): Buffer<P>, ctx: &mut Context<Self>) {
+    fn handle(
+        &mut self,
+        Buffer {
+            mut events,
+            mut origins,
+        }: Buffer<P>,
+        ctx: &mut Context<Self>,
+    ) {
         self.buffer.append(&mut events);
+        self.origins.append(&mut origins);
         self.record_buffered();
         self.pause_if_full();
         self.flush_if_due(ctx);

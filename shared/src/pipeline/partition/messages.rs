@@ -1,12 +1,34 @@
 //! Messages of a partition actor.
+use std::sync::Arc;
+
 use actix::Message;
 
 use super::super::{PartitionKey, Pipeline};
+use crate::kafka::consumer::RawEvent;
 
-/// Events of this partition, in offset order, to buffer until the next flush.
+/// Events of this partition, in offset order, to buffer until the next flush, each with the
+/// message it was decoded from.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Buffer<P: Pipeline>(pub Vec<P::Event>);
+pub struct Buffer<P: Pipeline> {
+    pub events: Vec<P::Event>,
+    pub origins: Vec<Origin>,
+}
+
+/// Where a buffered event came from: its message, kept for the dead-letter copy should a store
+/// reject the event (a reference into the consumed batch, not a copy).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub batch: Arc<Vec<RawEvent>>,
+    pub index: usize,
+}
+
+impl Origin {
+    /// The message.
+    pub fn message(&self) -> &RawEvent {
+        &self.batch[self.index]
+    }
+}
 
 /// Flushes until everything buffered is durable (revoke, shutdown, tests).
 #[derive(Debug, Message)]

@@ -3,6 +3,7 @@
 //! flush runs (the flush owns the state meanwhile), so a slow partition never blocks the router;
 //! past `max_buffered` events it pauses the partition's fetching until a flush drains it.
 mod handlers;
+mod isolation;
 pub mod messages;
 
 use std::sync::{Arc, OnceLock};
@@ -11,18 +12,28 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-pub use messages::{Buffer, FlushFailed, FlushNow, StateVisit, Visit};
+pub use messages::{Buffer, FlushFailed, FlushNow, Origin, StateVisit, Visit};
 
 use super::{FlushError, PartitionKey, Pipeline};
-use crate::kafka::consumer::{OffsetStore, PartitionControl};
+use crate::kafka::consumer::{DeadLetters, OffsetStore, PartitionControl};
 use crate::metrics::PipelineMetrics;
 
-/// What the router hands every partition: metrics, and the consumer's offset store and partition
-/// control once the consumer runs.
+/// What the router hands every partition: metrics, and the consumer's handles once the consumer
+/// runs.
 #[derive(Clone)]
 pub struct Shared {
     pub metrics: PipelineMetrics,
-    pub consumer: Arc<OnceLock<(OffsetStore, PartitionControl)>>,
+    pub consumer: Arc<OnceLock<Attached>>,
+}
+
+/// The consumer's handles a partition uses.
+pub struct Attached {
+    /// Offset hints after flushes.
+    pub offsets: OffsetStore,
+    /// Pausing a full partition's fetching.
+    pub control: PartitionControl,
+    /// Events a store rejected.
+    pub dead_letters: DeadLetters,
 }
 
 /// The actor.
@@ -31,6 +42,8 @@ pub struct PartitionActor<P: Pipeline> {
     pipeline: P,
     shared: Shared,
     buffer: Vec<P::Event>,
+    /// The message of each buffered event, index for index.
+    origins: Vec<Origin>,
     /// `None` while a flush owns it.
     state: Option<P::State>,
     /// Visits that came during a flush.
@@ -50,6 +63,7 @@ impl<P: Pipeline> PartitionActor<P> {
             pipeline,
             shared,
             buffer: Vec::new(),
+            origins: Vec::new(),
             state: Some(state),
             visits: Vec::new(),
             waiters: Vec::new(),
@@ -92,14 +106,20 @@ impl<P: Pipeline> PartitionActor<P> {
             return;
         };
         let events = std::mem::take(&mut self.buffer);
+        let origins = std::mem::take(&mut self.origins);
         self.record_buffered();
         self.last_flush = Some(Instant::now());
         let pipeline = self.pipeline.clone();
         let key = self.key.clone();
+        let shared = self.shared.clone();
         let flush = async move {
             let started = Instant::now();
-            let result = pipeline.flush(&mut state, &key, &events).await;
-            (state, events, result, started.elapsed())
+            let isolation = isolation::Isolation {
+                dead_letters: shared.consumer.get().map(|attached| &attached.dead_letters),
+                metrics: &shared.metrics,
+            };
+            let result = isolation::flush(&pipeline, &mut state, &key, &events, &origins, isolation).await;
+            (state, (events, origins), result, started.elapsed())
         };
         ctx.spawn(
             flush
@@ -115,7 +135,7 @@ impl<P: Pipeline> PartitionActor<P> {
     fn flushed(
         &mut self,
         state: P::State,
-        mut events: Vec<P::Event>,
+        (mut events, mut origins): (Vec<P::Event>, Vec<Origin>),
         result: Result<Option<i64>, FlushError>,
         ctx: &mut Context<Self>,
     ) {
@@ -128,7 +148,11 @@ impl<P: Pipeline> PartitionActor<P> {
             }
             Err(error) => {
                 let fenced = matches!(error, FlushError::Fenced);
-                let reason = if fenced { "fenced" } else { "error" };
+                let reason = match error {
+                    FlushError::Fenced => "fenced",
+                    FlushError::Rejected(_) => "rejected",
+                    FlushError::Failed(_) => "error",
+                };
                 self.shared
                     .metrics
                     .flush_failures
@@ -137,6 +161,8 @@ impl<P: Pipeline> PartitionActor<P> {
                 // Nothing of it committed: its events come first in the next flush.
                 events.append(&mut self.buffer);
                 self.buffer = events;
+                origins.append(&mut self.origins);
+                self.origins = origins;
                 self.record_buffered();
                 let cause = format!("{error:#}");
                 if fenced {
@@ -174,8 +200,8 @@ impl<P: Pipeline> PartitionActor<P> {
 
     /// The offset hint in Kafka, once the effect is durable (never ahead of Postgres).
     fn store_hint(&self, next: i64) {
-        if let Some((offsets, _)) = self.shared.consumer.get() {
-            if let Err(e) = offsets.store(&self.key.topic, self.key.partition, next) {
+        if let Some(attached) = self.shared.consumer.get() {
+            if let Err(e) = attached.offsets.store(&self.key.topic, self.key.partition, next) {
                 tracing::debug!(error = %e, partition = %self.key, "offset hint not stored (partition moved)");
             }
         }
@@ -185,8 +211,8 @@ impl<P: Pipeline> PartitionActor<P> {
         if self.paused || self.buffer.len() <= self.pipeline.settings().max_buffered {
             return;
         }
-        if let Some((_, control)) = self.shared.consumer.get() {
-            match control.pause(&self.key.topic, self.key.partition) {
+        if let Some(attached) = self.shared.consumer.get() {
+            match attached.control.pause(&self.key.topic, self.key.partition) {
                 Ok(()) => {
                     self.paused = true;
                     self.shared.metrics.paused.inc();
@@ -203,9 +229,9 @@ impl<P: Pipeline> PartitionActor<P> {
         if !self.paused || self.buffer.len() > self.pipeline.settings().max_buffered / 2 {
             return;
         }
-        if let Some((_, control)) = self.shared.consumer.get() {
+        if let Some(attached) = self.shared.consumer.get() {
             // A revoked partition cannot be resumed here; its next assignment resumes it.
-            if let Err(e) = control.resume(&self.key.topic, self.key.partition) {
+            if let Err(e) = attached.control.resume(&self.key.topic, self.key.partition) {
                 tracing::debug!(error = %e, partition = %self.key, "partition not resumed");
             }
         }

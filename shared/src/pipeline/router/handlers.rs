@@ -7,8 +7,16 @@ use futures_util::future::join_all;
 use super::messages::{FlushAll, Revoke, VisitAll};
 use super::{FlushAllError, Router};
 use crate::kafka::consumer::{HandleBatch, HandleError};
-use crate::pipeline::partition::{Buffer, FlushNow, Visit};
+use crate::pipeline::partition::{Buffer, FlushNow, Origin, Visit};
 use crate::pipeline::{PartitionKey, Pipeline};
+
+/// One partition's share of a batch.
+struct Routed<P: Pipeline> {
+    topic: Arc<str>,
+    partition: i32,
+    events: Vec<P::Event>,
+    origins: Vec<Origin>,
+}
 
 impl<P: Pipeline> Handler<HandleBatch> for Router<P> {
     type Result = ResponseFuture<Result<Vec<(usize, String)>, HandleError>>;
@@ -17,18 +25,30 @@ impl<P: Pipeline> Handler<HandleBatch> for Router<P> {
         let mut rejected = Vec::new();
         // Per partition, in the batch's (offset) order. A batch holds few partitions, mostly in
         // runs: a short list beats hashing every event's key.
-        let mut routed: Vec<(Arc<str>, i32, Vec<P::Event>)> = Vec::new();
+        let mut routed: Vec<Routed<P>> = Vec::new();
         for (index, event) in events.iter().enumerate() {
             match self.pipeline.decode(event) {
                 Ok(decoded) => {
                     let partition = event.partition();
+                    let origin = Origin {
+                        batch: events.clone(),
+                        index,
+                    };
                     let found = routed
                         .iter_mut()
                         .rev()
-                        .find(|(topic, p, _)| *p == partition && Arc::ptr_eq(topic, &event.topic));
+                        .find(|r| r.partition == partition && Arc::ptr_eq(&r.topic, &event.topic));
                     match found {
-                        Some((_, _, events)) => events.push(decoded),
-                        None => routed.push((event.topic.clone(), partition, vec![decoded])),
+                        Some(r) => {
+                            r.events.push(decoded);
+                            r.origins.push(origin);
+                        }
+                        None => routed.push(Routed {
+                            topic: event.topic.clone(),
+                            partition,
+                            events: vec![decoded],
+                            origins: vec![origin],
+                        }),
                     }
                 }
                 Err(reason) => rejected.push((index, reason)),
@@ -36,12 +56,15 @@ impl<P: Pipeline> Handler<HandleBatch> for Router<P> {
         }
         let sends: Vec<_> = routed
             .into_iter()
-            .map(|(topic, partition, events)| {
+            .map(|r| {
                 let key = PartitionKey {
-                    topic: topic.to_string(),
-                    partition,
+                    topic: r.topic.to_string(),
+                    partition: r.partition,
                 };
-                self.partition(&key).send(Buffer(events))
+                self.partition(&key).send(Buffer {
+                    events: r.events,
+                    origins: r.origins,
+                })
             })
             .collect();
         Box::pin(async move {

@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 pub use messages::{FlushAll, Revoke, VisitAll};
 
-use super::partition::{FlushFailed, PartitionActor, Shared};
+use super::partition::{Attached, FlushFailed, PartitionActor, Shared};
 use super::{PartitionKey, Pipeline};
 use crate::kafka::consumer::{ConsumerHandle, HandleBatch, RevokeHook};
 use crate::metrics::PipelineMetrics;
@@ -63,12 +63,7 @@ pub struct FlushAllError(pub Vec<FlushFailed>);
 /// A small handle so callers need not know about actix.
 pub struct PipelineHandle<P: Pipeline> {
     addr: Addr<Router<P>>,
-    consumer: Arc<
-        OnceLock<(
-            crate::kafka::consumer::OffsetStore,
-            crate::kafka::consumer::PartitionControl,
-        )>,
-    >,
+    consumer: Arc<OnceLock<Attached>>,
 }
 
 impl<P: Pipeline> Clone for PipelineHandle<P> {
@@ -101,11 +96,16 @@ impl<P: Pipeline> PipelineHandle<P> {
         self.addr.clone().recipient()
     }
 
-    /// Gives the partitions the consumer's offset store (hints after flushes) and partition
-    /// control (pausing full partitions). Call once, after starting the consumer.
+    /// Gives the partitions the consumer's offset store (hints after flushes), partition
+    /// control (pausing full partitions) and dead-letter writer (rejected events). Call once,
+    /// after starting the consumer.
     pub fn attach(&self, consumer: &ConsumerHandle) {
         // Only the first attach counts, and there is only one consumer.
-        let _ = self.consumer.set((consumer.offsets(), consumer.control()));
+        let _ = self.consumer.set(Attached {
+            offsets: consumer.offsets(),
+            control: consumer.control(),
+            dead_letters: consumer.dead_letters(),
+        });
     }
 
     /// A revoke hook that blocks the consumer until the revoked partitions are flushed.
