@@ -13,7 +13,7 @@ use chrono::{TimeDelta, Utc};
 use futures_util::future::join_all;
 use sea_orm::Database;
 use secrecy::ExposeSecret;
-use shared::auth::{Authenticator, Role};
+use shared::auth::Role;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::{event_types, topics, Envelope};
 use shared::kafka::producer::EventProducer;
@@ -86,9 +86,7 @@ async fn pipeline() -> anyhow::Result<()> {
     isolate(&mut settings.common).await;
     let registry = new_registry("bench")?;
     let producer = EventProducer::new(&settings.common.kafka, ProducerMetrics::new(&registry)?)?;
-    let token = Authenticator::new(&settings.auth)?
-        .issue(Uuid::now_v7(), Role::Admin)?
-        .0;
+    let token = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let db = Database::connect(settings.common.database.url().expose_secret()).await?;
     let app = Application::build(settings.clone()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

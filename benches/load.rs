@@ -18,10 +18,21 @@ use benchmarks::{histogram_quantile, subtract_histogram, wrk_with, WrkResult};
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use shared::auth::{Authenticator, Role};
+use shared::auth::Role;
 use uuid::Uuid;
 
-const API_KEY: &str = "local-development-api-key";
+/// The development service keys: posting actions (users) and reading (recommender, analytics).
+const INGEST_KEY: &str = "local-development-ingest-key";
+const READ_KEY: &str = "local-development-read-key";
+
+/// The service key a request to `base` needs.
+fn key_for(base: &str) -> &'static str {
+    if base == USERS_URL {
+        INGEST_KEY
+    } else {
+        READ_KEY
+    }
+}
 const USERS_URL: &str = "http://127.0.0.1:8081";
 const PRODUCTS_URL: &str = "http://127.0.0.1:8082";
 const RECOMMENDER_URL: &str = "http://127.0.0.1:8083";
@@ -178,10 +189,7 @@ struct Seeded {
 }
 
 async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
-    let settings = users::configuration::get_configuration()?;
-    let admin = Authenticator::new(&settings.auth)?
-        .issue(Uuid::now_v7(), Role::Admin)?
-        .0;
+    let admin = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let run = Uuid::now_v7().simple().to_string();
     let products: Vec<Uuid> = stream::iter(0..plan.products)
         .map(|i| {
@@ -237,7 +245,7 @@ async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
         .map(|(user, actions)| {
             let request = client
                 .post(format!("{USERS_URL}/api/v1/users/{user}/actions"))
-                .header("x-api-key", API_KEY)
+                .header("x-api-key", INGEST_KEY)
                 .json(&actions);
             async move {
                 let response = request.send().await?;
@@ -258,7 +266,7 @@ async fn seed(client: &reqwest::Client, plan: &Plan) -> anyhow::Result<Seeded> {
         .map(|user| {
             client
                 .get(format!("{RECOMMENDER_URL}/api/v1/users/{user}/recommendations"))
-                .header("x-api-key", API_KEY)
+                .header("x-api-key", READ_KEY)
                 .send()
         })
         .buffer_unordered(16);
@@ -594,7 +602,7 @@ fn write_targets(plan: &Plan, seeded: &Seeded) -> anyhow::Result<Targets> {
             let mut target = json!({
                 "method": method,
                 "url": format!("{base}{path}"),
-                "header": {"X-API-Key": [API_KEY], "Content-Type": ["application/json"]},
+                "header": {"X-API-Key": [key_for(base)], "Content-Type": ["application/json"]},
             });
             if let Some(body) = body {
                 target["body"] = json!(BASE64_STANDARD.encode(body));
@@ -676,7 +684,7 @@ fn http_ceiling(plan: &Plan, seeded: &Seeded) -> anyhow::Result<WrkResult> {
         WRK_THREADS,
         WRK_CONNECTIONS,
         plan.seconds,
-        &[format!("X-API-Key: {API_KEY}")],
+        &[format!("X-API-Key: {READ_KEY}")],
         Some((&script(plan), &targets)),
     );
     drop(handle.stop(false));
@@ -783,7 +791,7 @@ fn attack(
         }
     } else {
         let base = first_base(&vegeta_file)?;
-        let mut headers = vec![format!("X-API-Key: {API_KEY}")];
+        let mut headers = vec![format!("X-API-Key: {}", key_for(&base))];
         if items > 0 && name.starts_with("actions") {
             headers.push("Content-Type: application/json".to_owned());
         }

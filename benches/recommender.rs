@@ -17,7 +17,7 @@ use recommender::model::aggregator::Aggregator;
 use recommender::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use secrecy::ExposeSecret;
-use shared::auth::{Authenticator, Role};
+use shared::auth::Role;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::product::{Price, ProductSnapshot};
 use shared::events::{event_types, topics, Envelope};
@@ -199,8 +199,7 @@ async fn pipeline() -> anyhow::Result<()> {
     isolate(&mut settings.common).await;
     let registry = new_registry("bench")?;
     let producer = EventProducer::new(&settings.common.kafka, ProducerMetrics::new(&registry)?)?;
-    let auth = Authenticator::new(&settings.auth)?;
-    let token = auth.issue(Uuid::now_v7(), Role::Admin)?.0;
+    let token = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let db = Database::connect(settings.common.database.url().expose_secret()).await?;
     let app = Application::build(settings.clone()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

@@ -27,7 +27,7 @@ use recommender::model::params::ModelParams;
 use recommender::model::Item;
 use rustc_hash::FxHashSet;
 use serde_json::{json, Value};
-use shared::auth::{Authenticator, Role};
+use shared::auth::Role;
 use shared::testing::system::{ServiceSet, SERVICES};
 use uuid::Uuid;
 
@@ -35,7 +35,9 @@ const K: usize = 10;
 const TOLERANCE: f64 = 0.005;
 /// Longest an instance's replica takes to apply the last delta record (it polls every 100 ms).
 const REPLICA_LAG: Duration = Duration::from_secs(1);
-const API_KEY: &str = "local-development-api-key";
+/// The development service keys: posting actions (users) and reading (recommender).
+const INGEST_KEY: &str = "local-development-ingest-key";
+const READ_KEY: &str = "local-development-read-key";
 const REPORT_BEGIN: &str = "<!-- replay:begin -->";
 const REPORT_END: &str = "<!-- replay:end -->";
 
@@ -162,10 +164,7 @@ async fn create_products(
     category: &HashMap<Item, String>,
     item_ids: &[i64],
 ) -> anyhow::Result<HashMap<Item, Uuid>> {
-    let settings = users::configuration::get_configuration()?;
-    let admin = Authenticator::new(&settings.auth)?
-        .issue(Uuid::now_v7(), Role::Admin)?
-        .0;
+    let admin = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let mut items: Vec<Item> = train.iter().map(|r| r.item).collect();
     items.sort_unstable();
     items.dedup();
@@ -260,7 +259,7 @@ async fn post_ratings(
             for actions in batches {
                 let response = client
                     .post(format!("{base}/users/{user}/actions"))
-                    .header("x-api-key", API_KEY)
+                    .header("x-api-key", INGEST_KEY)
                     .json(&actions)
                     .send()
                     .await?;
@@ -313,7 +312,7 @@ async fn live_metrics(
         let list = loop {
             let answer: Value = client
                 .get(&url)
-                .header("x-api-key", API_KEY)
+                .header("x-api-key", READ_KEY)
                 .send()
                 .await?
                 .json()

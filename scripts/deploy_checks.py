@@ -82,7 +82,7 @@ def traffic():
     product = json.loads(get(f"{products}/products", {"authorization": f"Bearer {admin}"},
                              {"name": "Check", "category": "Checks", "price": {"amount": "1.00", "currency": "EUR"}})[1])
     get(f"{users}/users/{me['id']}/actions", {"authorization": f"Bearer {token}"}, {"product_id": product["id"], "action": "view"})
-    key = {"x-api-key": "local-development-api-key"}
+    key = {"x-api-key": "local-development-read-key"}
     for _ in range(3):
         time.sleep(2)
         get(f"http://127.0.0.1:8083/api/v1/users/{me['id']}/recommendations", key)

@@ -3,8 +3,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::web;
-use anyhow::Context;
-use shared::auth::Authenticator;
+use shared::auth::RevocationFeed;
 use shared::events::topics;
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::metrics::PipelineMetrics;
@@ -31,14 +30,20 @@ pub struct Application {
     infra: Infrastructure,
     router: RouterHandle,
     consumer: ConsumerHandle,
+    /// Keeps the revocations current while the service runs.
+    _revocations: RevocationFeed,
 }
 
 impl Application {
     /// Connects, migrates, starts the consumer (group `kafka.consumer_group`, every topic) and
     /// binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        shared::secrets::Findings::default()
+            .common(&settings.common)
+            .auth(&settings.auth)
+            .enforce(&shared::secrets::environment())?;
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
         let cache = AnswerCache::new(infra.redis.clone(), settings.analytics.cache_ttl_seconds);
         let statistics = Statistics {
             db: infra.db.clone(),
@@ -69,19 +74,18 @@ impl Application {
             db: infra.db.clone(),
             cache,
         });
-        let routes = routes::configure(state, web::Data::new(auth));
-        let (server, port) = shared::http::server::serve(
-            &settings.common.application,
-            infra.server_parts(),
-            routes,
-            SERVICE,
-        )?;
+        let routes = routes::configure(state, auth);
+        let mut parts = infra.server_parts();
+        parts.readiness.own.push(("revocations", revocations.check()));
+        let (server, port) =
+            shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;
         Ok(Self {
             port,
             server,
             infra,
             router,
             consumer,
+            _revocations: revocations,
         })
     }
 

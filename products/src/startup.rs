@@ -1,8 +1,7 @@
 //! Builds the products service from its settings and runs it until SIGTERM.
 use actix_web::dev::Server;
 use actix_web::web;
-use anyhow::Context;
-use shared::auth::Authenticator;
+use shared::auth::RevocationFeed;
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
@@ -19,30 +18,35 @@ pub struct Application {
     server: Server,
     infra: Infrastructure,
     outbox: OutboxHandle,
+    /// Keeps the revocations current while the service runs.
+    _revocations: RevocationFeed,
 }
 
 impl Application {
     /// Connects to its dependencies, migrates, starts the outbox relay and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        shared::secrets::Findings::default()
+            .common(&settings.common)
+            .auth(&settings.auth)
+            .enforce(&shared::secrets::environment())?;
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
         let outbox = infra.start_outbox(&settings.outbox)?;
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
             outbox: outbox.clone(),
         });
-        let routes = routes::configure(state, web::Data::new(auth));
-        let (server, port) = shared::http::server::serve(
-            &settings.common.application,
-            infra.server_parts(),
-            routes,
-            SERVICE,
-        )?;
+        let routes = routes::configure(state, auth);
+        let mut parts = infra.server_parts();
+        parts.readiness.own.push(("revocations", revocations.check()));
+        let (server, port) =
+            shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;
         Ok(Self {
             port,
             server,
             infra,
             outbox,
+            _revocations: revocations,
         })
     }
 

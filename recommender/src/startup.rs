@@ -6,7 +6,7 @@ use actix::Actor;
 use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
-use shared::auth::Authenticator;
+use shared::auth::RevocationFeed;
 use shared::events::topics;
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::metrics::PipelineMetrics;
@@ -40,13 +40,19 @@ pub struct Application {
     router: RouterHandle,
     replica: SharedReplica,
     consumers: Vec<ConsumerHandle>,
+    /// Keeps the revocations current while the service runs.
+    _revocations: RevocationFeed,
 }
 
 impl Application {
     /// Connects, migrates, loads the catalogue, starts the consumers and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        shared::secrets::Findings::default()
+            .common(&settings.common)
+            .auth(&settings.auth)
+            .enforce(&shared::secrets::environment())?;
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
         let metrics = RecommenderMetrics::new(&infra.registry)?;
         let catalogue = Catalogue::load(infra.db.clone())
             .await
@@ -103,13 +109,14 @@ impl Application {
             cold: Recent::new(10_000, shared_for),
             similar: Recent::new(100_000, shared_for),
         });
-        let routes = routes::configure(state, web::Data::new(auth));
+        let routes = routes::configure(state, auth);
         let mut parts = infra.server_parts();
         let checked = replica.clone();
         parts
             .readiness
             .own
             .push(("replica", Arc::new(move || checked.check())));
+        parts.readiness.own.push(("revocations", revocations.check()));
         let (server, port) =
             shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;
         Ok(Self {
@@ -119,6 +126,7 @@ impl Application {
             router,
             replica,
             consumers,
+            _revocations: revocations,
         })
     }
 

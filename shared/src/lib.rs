@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod redis_store;
 pub mod retry;
+pub mod secrets;
 pub mod service;
 pub mod telemetry;
 #[cfg(feature = "test-support")]

@@ -6,6 +6,7 @@ use prometheus::Registry;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
+use crate::auth::{AuthSettings, Authenticator, RevocationFeed};
 use crate::configuration::CommonSettings;
 use crate::db;
 use crate::events::topics;
@@ -71,6 +72,22 @@ impl Infrastructure {
             registry: self.registry.clone(),
             http_metrics: self.http_metrics.clone(),
         }
+    }
+
+    /// The service's authenticator, with the feed that keeps its revocations current (keep the
+    /// feed for the service's lifetime; its `check` belongs in `/ready`).
+    pub fn start_auth(
+        &self,
+        auth: &AuthSettings,
+        settings: &CommonSettings,
+    ) -> anyhow::Result<(actix_web::web::Data<Authenticator>, RevocationFeed)> {
+        let authenticator = Authenticator::new(auth).context("Invalid auth settings")?;
+        let feed = RevocationFeed::start(
+            &settings.kafka,
+            authenticator.revocations(),
+            auth.access_token_ttl(),
+        )?;
+        Ok((actix_web::web::Data::new(authenticator), feed))
     }
 
     /// Starts the supervised outbox relay on this service's database and producer.

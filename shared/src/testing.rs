@@ -21,6 +21,33 @@ use crate::kafka::admin::ensure_topics;
 
 const START_INFRA: &str = "start it with `scripts/infra up` (scripts/test does this for you)";
 
+/// The development signing key of `users/configuration/base.yaml` (refused in production), so
+/// that tests and benchmarks of every service can sign tokens the services accept.
+pub const DEV_SIGNING_KEYS: &str = "dev=MC4CAQAwBQYDK2VwBCIEIOC97OxrqW3LEwmAt9gU8dfvXiFzi5lTIPHqtrU40qhW";
+
+/// A token of `user` with `role` in a session of its own, signed with the development key.
+pub fn dev_token(user: Uuid, role: crate::auth::Role) -> String {
+    dev_token_in(user, role, Uuid::now_v7())
+}
+
+/// A token of `user` with `role` in `session`, signed with the development key.
+pub fn dev_token_in(user: Uuid, role: crate::auth::Role, session: Uuid) -> String {
+    let settings = crate::auth::AuthSettings {
+        signing_keys: DEV_SIGNING_KEYS.to_owned().into(),
+        verification_keys: String::new(),
+        jwks_url: String::new(),
+        jwks_refresh_seconds: 60,
+        access_token_ttl_seconds: 3600,
+        ingest_keys: String::new().into(),
+        read_keys: String::new().into(),
+    };
+    let issuer = crate::auth::Authenticator::new(&settings).expect("the development key is valid");
+    issuer
+        .issue(user, role, session)
+        .expect("the development key signs")
+        .0
+}
+
 /// The names one test got.
 #[derive(Debug, Clone)]
 pub struct Isolation {
@@ -326,9 +353,15 @@ pub mod ops {
         assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     }
 
-    /// `/ready` answers 200 with every dependency up (and the service's own checks, if any).
+    /// `/ready` answers 200 with every dependency up (and the service's own checks, if any),
+    /// within a few seconds of start (the revocation feed reads the recent events first).
     pub async fn assert_ready(base: &str) {
-        let response = get(format!("{base}/ready")).await;
+        let url = format!("{base}/ready");
+        eventually("/ready answers 200", Duration::from_secs(20), || async {
+            get(url.clone()).await.status() == 200
+        })
+        .await;
+        let response = get(url).await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"], "ready", "{body}");

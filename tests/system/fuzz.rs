@@ -46,6 +46,9 @@ async fn generated_requests_get_documented_answers_and_never_a_5xx() {
                 .arg(format!("{url}/openapi.json"))
                 .args(["--header", &format!("Authorization: Bearer {admin}")])
                 .args(["--checks", "all", "--exclude-checks", EXCLUDED_CHECKS])
+                // Logging out would end the run's own session, and every later request would
+                // be a 401 (logout has tests of its own).
+                .args(["--exclude-path", "/api/v1/auth/logout"])
                 .args(["--max-time", SECONDS_PER_SERVICE, "--workers", "1"])
                 .args(["--max-examples", "50", "--no-color"])
                 .current_dir(std::env::temp_dir());

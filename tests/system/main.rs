@@ -3,5 +3,6 @@
 mod faults;
 mod fuzz;
 mod scenario;
+mod security;
 mod system;
 mod tour;

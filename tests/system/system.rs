@@ -9,7 +9,7 @@ use shared::testing::system::ServiceSet;
 use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(90);
-pub const API_KEY: &str = "local-development-api-key";
+pub const API_KEY: &str = "local-development-read-key";
 
 /// The running system.
 pub struct System {

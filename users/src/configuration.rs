@@ -36,6 +36,9 @@ pub struct UsersSettings {
     /// Shortest accepted password, in characters.
     #[serde(default = "default_min_password")]
     pub min_password_length: usize,
+    /// How long a login session lasts without a new login (its refresh tokens rotate inside it).
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_seconds: u64,
 }
 
 fn default_max_actions() -> usize {
@@ -44,12 +47,16 @@ fn default_max_actions() -> usize {
 fn default_min_password() -> usize {
     10
 }
+fn default_session_ttl() -> u64 {
+    30 * 24 * 3600
+}
 
 impl Default for UsersSettings {
     fn default() -> Self {
         Self {
             max_actions_per_request: default_max_actions(),
             min_password_length: default_min_password(),
+            session_ttl_seconds: default_session_ttl(),
         }
     }
 }

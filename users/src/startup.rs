@@ -3,7 +3,7 @@ use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use shared::auth::Authenticator;
+use shared::auth::RevocationFeed;
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
@@ -23,34 +23,48 @@ pub struct Application {
     server: Server,
     infra: Infrastructure,
     outbox: OutboxHandle,
+    /// Keeps the revocations current while the service runs.
+    _revocations: RevocationFeed,
 }
 
 impl Application {
     /// Connects to its dependencies, migrates, bootstraps the admin, starts the outbox relay
     /// and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let mut findings = shared::secrets::Findings::default();
+        findings.common(&settings.common).auth(&settings.auth);
+        if let Some(password) = &settings.admin.password {
+            findings.password("admin.password", password);
+        }
+        findings.enforce(&shared::secrets::environment())?;
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let auth = Authenticator::new(&settings.auth).context("Invalid auth settings")?;
+        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
         bootstrap_admin(&infra, &settings).await?;
         let outbox = infra.start_outbox(&settings.outbox)?;
+        prune_sessions_hourly(infra.db.clone());
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
             producer: infra.producer.clone(),
             outbox: outbox.clone(),
             settings: settings.users.clone(),
+            configured_admin: settings
+                .admin
+                .email
+                .as_deref()
+                .and_then(|e| Email::parse(e).ok())
+                .map(|e| e.as_str().to_owned()),
         });
-        let routes = routes::configure(state, web::Data::new(auth));
-        let (server, port) = shared::http::server::serve(
-            &settings.common.application,
-            infra.server_parts(),
-            routes,
-            SERVICE,
-        )?;
+        let routes = routes::configure(state, auth);
+        let mut parts = infra.server_parts();
+        parts.readiness.own.push(("revocations", revocations.check()));
+        let (server, port) =
+            shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;
         Ok(Self {
             port,
             server,
             infra,
             outbox,
+            _revocations: revocations,
         })
     }
 
@@ -88,4 +102,18 @@ async fn bootstrap_admin(infra: &Infrastructure, settings: &Settings) -> anyhow:
     ensure_admin(&infra.db, email, || password.hash())
         .await
         .context("Failed to bootstrap the admin account")
+}
+
+/// Deletes long-expired sessions every hour (their tokens are dead; the table stays small).
+fn prune_sessions_hourly(db: sea_orm::DatabaseConnection) {
+    actix_web::rt::spawn(async move {
+        let mut hours = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            hours.tick().await;
+            match crate::repository::sessions::prune(&db).await {
+                Ok(rows) => tracing::info!(rows, "pruned expired sessions"),
+                Err(e) => tracing::warn!(error.cause_chain = ?e, "pruning sessions failed"),
+            }
+        }
+    });
 }

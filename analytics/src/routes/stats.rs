@@ -3,7 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use shared::auth::Caller;
+use shared::auth::{Caller, Scope};
 use shared::db::unexpected;
 use shared::http::ApiError;
 use uuid::Uuid;
@@ -163,13 +163,9 @@ fn product_bucket(row: &sea_orm::QueryResult) -> Result<ProductBucket, sea_orm::
     })
 }
 
-/// Admins and the API key only.
+/// Admins and the read key only.
 pub fn require_privileged(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_privileged() {
-        Ok(())
-    } else {
-        caller.require_admin()
-    }
+    caller.require_admin_or(Scope::Read)
 }
 
 /// A user's activity since their first action.
@@ -208,7 +204,7 @@ pub async fn user(
     query: web::Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
-    caller.require_self_or_privileged(user_id)?;
+    caller.require_self_or(user_id, Scope::Read)?;
     let window = query.window;
     answer(&state, &req, async {
         let row = match window {

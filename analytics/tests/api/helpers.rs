@@ -6,7 +6,7 @@ use analytics::startup::Application;
 use analytics::startup::RouterHandle;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shared::auth::{Authenticator, Role};
+use shared::auth::Role;
 use shared::configuration::CommonSettings;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::{event_types, topics, Envelope};
@@ -38,11 +38,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut CommonSettings)) -> Test
     let registry = new_registry("test-producer").unwrap();
     let producer =
         EventProducer::new(&settings.common.kafka, ProducerMetrics::new(&registry).unwrap()).unwrap();
-    let admin = Authenticator::new(&settings.auth)
-        .unwrap()
-        .issue(Uuid::now_v7(), Role::Admin)
-        .unwrap()
-        .0;
+    let admin = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let app = Application::build(settings.clone())
         .await
         .expect("the service starts");

@@ -210,11 +210,7 @@ async fn bad_windows_get_400_and_strangers_get_403() {
             "{path}"
         );
     }
-    let user = shared::auth::Authenticator::new(&app.settings.auth)
-        .unwrap()
-        .issue(Uuid::now_v7(), shared::auth::Role::User)
-        .unwrap()
-        .0;
+    let user = shared::testing::dev_token(Uuid::now_v7(), shared::auth::Role::User);
     let url = format!("{}/api/v1/analytics/products/{product}", app.address);
     assert_eq!(
         app.client

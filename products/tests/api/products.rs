@@ -416,3 +416,69 @@ async fn writes_and_reads_get_503_while_postgres_is_unreachable_and_recover() {
     proxy.restore().await;
     app.create(&body).await;
 }
+
+#[actix_web::test]
+async fn ended_sessions_and_deleted_users_lose_their_tokens_here_within_seconds() {
+    let app = spawn_app().await;
+    let producer = shared::kafka::producer::EventProducer::new(
+        &app.kafka,
+        shared::metrics::ProducerMetrics::new(&shared::metrics::new_registry("test-producer").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let (admin, session, deleted) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let demoted = shared::testing::dev_token_in(admin, shared::auth::Role::Admin, session);
+    let gone = shared::testing::dev_token(deleted, shared::auth::Role::Admin);
+    for token in [&demoted, &gone] {
+        let created = app
+            .request(Method::POST, "/products", Some(token))
+            .json(&product("Before", "Tests"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    // What the users service publishes on a demotion (or logout, new password) and a deletion.
+    let ended = shared::events::Envelope::new(
+        shared::events::event_types::USER_SESSIONS_ENDED,
+        admin.to_string(),
+        shared::events::user::UserSessionsEnded {
+            id: admin,
+            session_ids: vec![session],
+        },
+    );
+    producer
+        .publish(shared::events::topics::USER_UPDATES, &ended)
+        .await
+        .unwrap();
+    let deletion = shared::events::Envelope::new(
+        shared::events::event_types::USER_DELETED,
+        deleted.to_string(),
+        shared::events::user::UserDeleted { id: deleted },
+    );
+    producer
+        .publish(shared::events::topics::USER_UPDATES, &deletion)
+        .await
+        .unwrap();
+    for token in [&demoted, &gone] {
+        shared::testing::eventually("the token is refused", crate::helpers::WAIT, || async {
+            let response = app
+                .request(Method::POST, "/products", Some(token))
+                .json(&product("After", "Tests"))
+                .send()
+                .await
+                .unwrap();
+            response.status() == 401
+        })
+        .await;
+    }
+    // Other tokens of the same user are untouched.
+    let other = shared::testing::dev_token(admin, shared::auth::Role::Admin);
+    let created = app
+        .request(Method::POST, "/products", Some(&other))
+        .json(&product("Other session", "Tests"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::auth::Caller;
+use shared::auth::{Caller, Scope};
 use shared::db::unexpected;
 use shared::http::ApiError;
 use uuid::Uuid;
@@ -75,7 +75,7 @@ pub async fn for_user(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let user = user.into_inner();
-    caller.require_self_or_privileged(user)?;
+    caller.require_self_or(user, Scope::Read)?;
     let refresher = &state.refresher;
     let limit = limit(query.limit, refresher.settings.list_length)?;
     let (source, tier, list) = match refresher.cache.get(user).await {

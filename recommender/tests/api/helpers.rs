@@ -8,7 +8,7 @@ use recommender::startup::Application;
 use recommender::startup::RouterHandle;
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::auth::{Authenticator, Role};
+use shared::auth::Role;
 use shared::configuration::CommonSettings;
 use shared::events::action::{ActionKind, UserAction};
 use shared::events::product::{Price, ProductDeleted, ProductSnapshot};
@@ -30,7 +30,6 @@ pub struct TestApp {
     pub router: RouterHandle,
     pub replica: SharedReplica,
     pub admin: String,
-    pub auth: Authenticator,
     pub client: reqwest::Client,
 }
 
@@ -60,8 +59,7 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
     let registry = new_registry("test-producer").unwrap();
     let producer =
         EventProducer::new(&settings.common.kafka, ProducerMetrics::new(&registry).unwrap()).unwrap();
-    let auth = Authenticator::new(&settings.auth).unwrap();
-    let admin = auth.issue(Uuid::now_v7(), Role::Admin).unwrap().0;
+    let admin = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let app = Application::build(settings.clone())
         .await
         .expect("the service starts");
@@ -76,7 +74,6 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
         router,
         replica,
         admin,
-        auth,
         client: reqwest::Client::new(),
     }
 }

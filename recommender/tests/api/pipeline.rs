@@ -491,11 +491,7 @@ async fn bad_input_gets_problem_json_and_strangers_get_403() {
             "{path}"
         );
     }
-    let stranger = app
-        .auth
-        .issue(Uuid::now_v7(), shared::auth::Role::User)
-        .unwrap()
-        .0;
+    let stranger = shared::testing::dev_token(Uuid::now_v7(), shared::auth::Role::User);
     let url = format!("{}/api/v1/users/{user}/recommendations", app.address);
     assert_eq!(
         app.client
@@ -511,7 +507,7 @@ async fn bad_input_gets_problem_json_and_strangers_get_403() {
     let with_key = app
         .client
         .get(&url)
-        .header("x-api-key", "local-development-api-key")
+        .header("x-api-key", "local-development-read-key")
         .send()
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 //! Ordered schema migrations of the users database, applied at start-up.
 mod m20261128_000002_create_users;
+mod m20261202_000003_create_sessions;
 
 use sea_orm_migration::prelude::*;
 use shared::outbox::migration::CreateOutbox;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(CreateOutbox),
             Box::new(m20261128_000002_create_users::Migration),
+            Box::new(m20261202_000003_create_sessions::Migration),
         ]
     }
 }

@@ -124,9 +124,24 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> anyhow::
         .context("Failed to load the user by e-mail")
 }
 
-/// Applies `changes` and writes `user_updated` in one transaction; `None` if the user is gone.
+/// An update's result: the account as it is now, and the sessions it ended (a new password or
+/// role ends every session, so that no token issued before it stays valid).
+pub struct Updated {
+    pub user: Model,
+    pub ended_sessions: Vec<Uuid>,
+}
+
+/// Applies `changes` and writes `user_updated` (and `user_sessions_ended` when the password or
+/// role changed) in one transaction; `None` if the user is gone. `recent` is the access token
+/// lifetime.
 #[tracing::instrument(skip(db, changes))]
-pub async fn update(db: &DatabaseConnection, id: Uuid, changes: Changes) -> anyhow::Result<Option<Model>> {
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    changes: Changes,
+    recent: std::time::Duration,
+) -> anyhow::Result<Option<Updated>> {
+    let ends_sessions = changes.password_hash.is_some() || changes.role.is_some();
     let txn = db.begin().await.context("Failed to begin a transaction")?;
     // FOR UPDATE: concurrent changes of one user commit (and enqueue their events) in turn.
     let Some(current) = Users::find_by_id(id)
@@ -164,8 +179,16 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: Changes) -> anyh
         &profile_event(event_types::USER_UPDATED, &model),
     )
     .await?;
+    let ended_sessions = if ends_sessions {
+        super::sessions::end_in(&txn, id, None, recent).await?
+    } else {
+        Vec::new()
+    };
     txn.commit().await.context("Failed to commit the update")?;
-    Ok(Some(model))
+    Ok(Some(Updated {
+        user: model,
+        ended_sessions,
+    }))
 }
 
 /// Deletes the account and writes `user_deleted` in one transaction; `false` if it did not exist.
@@ -194,8 +217,10 @@ pub async fn list(db: &impl ConnectionTrait, after: Option<Uuid>, limit: u64) ->
     query.all(db).await.context("Failed to list users")
 }
 
-/// Makes sure the configured admin exists with the admin role (start-up). `hash` is only
-/// called when the account must be created.
+/// Makes sure the configured admin exists (start-up). `hash` is only called when the account
+/// must be created. An existing account with the configured e-mail that is not an admin is
+/// never promoted (registration does not verify e-mail addresses: anyone could have taken it):
+/// start-up fails and says so.
 pub async fn ensure_admin<F, Fut>(db: &DatabaseConnection, email: Email, hash: F) -> anyhow::Result<()>
 where
     F: FnOnce() -> Fut,
@@ -203,15 +228,12 @@ where
 {
     match find_by_email(db, &email).await? {
         Some(user) if role_of(&user) == Role::Admin => Ok(()),
-        Some(user) => {
-            let changes = Changes {
-                role: Some(Role::Admin),
-                ..Changes::default()
-            };
-            update(db, user.id, changes).await?;
-            tracing::info!(user_id = %user.id, "promoted the configured admin account");
-            Ok(())
-        }
+        Some(user) => anyhow::bail!(
+            "admin.email belongs to the existing non-admin account {}: it is not promoted (anyone can \
+             register any address). Configure another admin.email, or promote that account by hand \
+             after checking who owns it",
+            user.id
+        ),
         None => {
             let new = NewUser {
                 email,

@@ -18,6 +18,9 @@ pub struct AppState {
     pub producer: EventProducer,
     pub outbox: OutboxHandle,
     pub settings: UsersSettings,
+    /// The normalised e-mail of the configured admin (`admin.email`): that account is managed
+    /// by configuration, and the API neither deletes nor demotes it (the break-glass account).
+    pub configured_admin: Option<String>,
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

@@ -10,7 +10,7 @@ use super::{actions, auth, users};
 #[openapi(
     info(title = "users", description = "Accounts, authentication, profiles and user actions."),
     paths(users::register, users::list, users::me, users::get, users::update, users::delete,
-        auth::login, actions::post_actions),
+        auth::login, auth::refresh, auth::logout, auth::jwks, actions::post_actions),
     components(schemas(shared::http::problem::Problem, shared::http::FieldError,
         shared::events::action::ActionKind, shared::auth::Role)),
     modifiers(&SecuritySchemes),

@@ -3,7 +3,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
-use shared::auth::{Caller, Role};
+use shared::auth::{Authenticator, Caller, Role};
 use shared::db::unexpected;
 use shared::http::pagination::{self, decode_cursor, paginate};
 use shared::http::validation::Errors;
@@ -189,8 +189,8 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
         .map(|u| HttpResponse::Ok().json(UserResponse::from(u)))
 }
 
-/// One account (its owner, an admin or the service key).
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = []), ("api_key" = [])),
+/// One account (its owner or an admin).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserResponse), (status = 401), (status = 403), (status = 404)))]
 pub async fn get(
@@ -199,7 +199,7 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    caller.require_self_or_privileged(id)?;
+    caller.require_self_or_admin(id)?;
     load(&state, id)
         .await
         .map(|u| HttpResponse::Ok().json(UserResponse::from(u)))
@@ -210,6 +210,14 @@ async fn load(state: &AppState, id: Uuid) -> Result<Model, ApiError> {
         .await
         .map_err(unexpected)?
         .ok_or_else(user_not_found)
+}
+
+fn configured_admin_is_protected() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "The configured admin account (admin.email) is managed by configuration: it is neither deleted nor demoted here.",
+    )
 }
 
 fn user_not_found() -> ApiError {
@@ -228,12 +236,13 @@ pub struct UpdateRequest {
     #[schema(value_type = Option<String>)]
     pub country: Option<Option<String>>,
     pub interests: Option<Vec<String>>,
-    /// A new password; the owner must also send `current_password` (admins need not).
+    /// A new password; the owner must also send `current_password`. Only the owner may change it.
+    /// Ends every session of the account.
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<String>,
     #[schema(value_type = Option<String>, format = Password)]
     pub current_password: Option<String>,
-    /// Admins only.
+    /// Admins only, and not their own. Ends every session of the account.
     pub role: Option<Role>,
 }
 
@@ -247,9 +256,28 @@ async fn parse_changes(
     caller: &Caller,
     current: &Model,
     min_password: usize,
+    configured_admin: Option<&str>,
 ) -> Result<Changes, ApiError> {
     if request.role.is_some() {
         caller.require_admin()?;
+        if configured_admin.is_some_and(|email| email == current.email) {
+            return Err(configured_admin_is_protected());
+        }
+        if caller.user_id() == Some(current.id) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Admins cannot change their own role.",
+            ));
+        }
+    }
+    if request.password.is_some() && caller.user_id() != Some(current.id) {
+        // Nobody else (no admin, no key) sets a password: that would be taking the account over.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Only the account's owner can change its password.",
+        ));
     }
     let mut errors = Errors::default();
     let mut changes = Changes {
@@ -273,17 +301,15 @@ async fn parse_changes(
         .and_then(|p| errors.check("password", Password::parse(p, min_password)));
     errors.finish()?;
     if let Some(password) = new_password {
-        if !caller.is_privileged() {
-            let given = request.current_password.unwrap_or_default();
-            let matches = password::verify(given.into(), Some(current.password_hash.clone()))
-                .await
-                .map_err(unexpected)?;
-            if !matches {
-                return Err(ApiError::validation(vec![FieldError {
-                    field: "current_password".into(),
-                    message: "must be the account's current password".into(),
-                }]));
-            }
+        let given = request.current_password.unwrap_or_default();
+        let matches = password::verify(given.into(), Some(current.password_hash.clone()))
+            .await
+            .map_err(unexpected)?;
+        if !matches {
+            return Err(ApiError::validation(vec![FieldError {
+                field: "current_password".into(),
+                message: "must be the account's current password".into(),
+            }]));
         }
         changes.password_hash = Some(password.hash().await.map_err(unexpected)?);
     }
@@ -299,56 +325,68 @@ fn is_empty(changes: &Changes) -> bool {
         && changes.role.is_none()
 }
 
-/// Change profile fields or the password (owner, admin or service key).
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = []), ("api_key" = [])),
+/// Change profile fields (owner or admin), the password (owner) or the role (another admin). A
+/// new password or role ends every session of the account.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateRequest,
     responses((status = 200, body = UserResponse), (status = 401), (status = 403), (status = 404),
         (status = 422, body = shared::http::problem::Problem)))]
-#[tracing::instrument(skip(state, body), fields(user_id = %id))]
+#[tracing::instrument(skip(state, auth, body), fields(user_id = %id))]
 pub async fn update(
     state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
     caller: Caller,
     id: web::Path<Uuid>,
     body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    caller.require_self_or_privileged(id)?;
+    caller.require_self_or_admin(id)?;
     let current = load(&state, id).await?;
     let changes = parse_changes(
         body.into_inner(),
         &caller,
         &current,
         state.settings.min_password_length,
+        state.configured_admin.as_deref(),
     )
     .await?;
     if is_empty(&changes) {
         // Nothing to change: no write, no event.
         return Ok(HttpResponse::Ok().json(UserResponse::from(current)));
     }
-    let user = repo::update(&state.db, id, changes)
+    let updated = repo::update(&state.db, id, changes, auth.access_token_ttl())
         .await
         .map_err(unexpected)?
         .ok_or_else(user_not_found)?;
     state.outbox.wake();
-    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+    // This instance refuses them at once; the others when the event reaches them.
+    auth.revocations().end_sessions(&updated.ended_sessions);
+    Ok(HttpResponse::Ok().json(UserResponse::from(updated.user)))
 }
 
-/// Delete an account (owner, admin or service key); publishes `user_deleted`.
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = []), ("api_key" = [])),
+/// Delete an account (owner or admin); publishes `user_deleted`, which ends its tokens everywhere.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-#[tracing::instrument(skip(state), fields(user_id = %id))]
+#[tracing::instrument(skip(state, auth), fields(user_id = %id))]
 pub async fn delete(
     state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    caller.require_self_or_privileged(id)?;
+    caller.require_self_or_admin(id)?;
+    if let Some(email) = &state.configured_admin {
+        if load(&state, id).await?.email == *email {
+            return Err(configured_admin_is_protected());
+        }
+    }
     if !repo::delete(&state.db, id).await.map_err(unexpected)? {
         return Err(user_not_found());
     }
     state.outbox.wake();
+    auth.revocations().delete_user(id);
     Ok(HttpResponse::NoContent().finish())
 }
 

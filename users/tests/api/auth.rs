@@ -1,29 +1,49 @@
-//! Login, tokens, the API key and the authorisation matrix.
+//! Login, tokens, sessions, service keys and the authorisation matrix — each attack of issue 13
+//! on accounts and tokens as a black-box test.
+use base64::Engine;
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::auth::{AuthSettings, Authenticator, Role};
 use uuid::Uuid;
 
-use crate::helpers::{problem, spawn_app, PASSWORD};
+use crate::helpers::{problem, spawn_app, TestApp, PASSWORD};
+
+const INGEST_KEY: &str = "local-development-ingest-key";
+const READ_KEY: &str = "local-development-read-key";
+
+/// Logs in; the token answer.
+async fn login(app: &TestApp, email: &str, password: &str) -> Value {
+    let response = app.login(email, password).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn status(app: &TestApp, method: Method, path: &str, token: &str, body: Option<&Value>) -> u16 {
+    app.request(method, path, Some(token), body)
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn refresh(app: &TestApp, refresh_token: &Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/auth/refresh", app.address))
+        .json(&json!({"refresh_token": refresh_token}))
+        .send()
+        .await
+        .unwrap()
+}
 
 #[actix_web::test]
-async fn login_returns_a_bearer_token_that_grants_access() {
+async fn login_returns_a_short_lived_access_token_and_a_refresh_token() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let response = app
-        .login(&format!("  {}", user.email.to_uppercase()), PASSWORD)
-        .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = login(&app, &format!("  {}", user.email.to_uppercase()), PASSWORD).await;
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["expires_in"], 900);
+    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 43));
     let token = body["access_token"].as_str().unwrap();
-    assert_eq!(
-        app.request(Method::GET, "/users/me", Some(token), None)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(status(&app, Method::GET, "/users/me", token, None).await, 200);
 }
 
 #[actix_web::test]
@@ -41,42 +61,239 @@ async fn login_gives_the_same_401_for_an_unknown_email_and_a_wrong_password() {
 }
 
 #[actix_web::test]
-async fn forged_and_garbage_tokens_get_401_with_www_authenticate() {
+async fn forged_and_garbage_tokens_and_the_old_shared_secret_get_401() {
     let app = spawn_app().await;
     let user = app.new_user().await;
+    // Another Ed25519 key under the development kid.
+    let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
     let forger = Authenticator::new(&AuthSettings {
-        jwt_secret: "someone-else's-secret-0123456789abcdef".to_string().into(),
-        token_ttl_seconds: 60,
-        api_key: "k".to_string().into(),
+        signing_keys: format!("dev={key}").into(),
+        verification_keys: String::new(),
+        jwks_url: String::new(),
+        jwks_refresh_seconds: 60,
+        access_token_ttl_seconds: 900,
+        ingest_keys: String::new().into(),
+        read_keys: String::new().into(),
     })
     .unwrap();
-    let (forged, _) = forger.issue(user.id, Role::Admin).unwrap();
-    for token in [forged.as_str(), "garbage"] {
-        let response = app.request(Method::GET, "/users/me", Some(token), None).await;
-        assert_eq!(response.status(), 401);
+    let (forged, _) = forger.issue(user.id, Role::Admin, Uuid::now_v7()).unwrap();
+    // HS256 with the secret the repository used to ship (anyone could read it).
+    let claims = json!({"sub": user.id, "role": "admin", "sid": Uuid::now_v7(), "iss": "recplatform-users",
+                        "iat": chrono::Utc::now().timestamp(), "exp": chrono::Utc::now().timestamp() + 600});
+    let old_secret = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"local-development-jwt-secret-change-me-0123456789"),
+    )
+    .unwrap();
+    for token in [forged.as_str(), old_secret.as_str(), "garbage"] {
+        let response = app.request(Method::GET, "/users", Some(token), None).await;
+        assert_eq!(response.status(), 401, "{token}");
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
         assert_eq!(
             problem(response).await,
             json!({"type": "/problems/unauthorized", "title": "Unauthorized", "status": 401,
-                   "detail": "The access token is invalid or expired."})
+                   "detail": "The access token is invalid, expired or revoked."})
         );
     }
 }
 
 #[actix_web::test]
-async fn the_api_key_grants_service_access_and_a_wrong_key_is_401() {
+async fn service_keys_have_one_scope_and_never_change_accounts() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let url = format!("{}/api/v1/users/{}", app.address, user.id);
-    let with_key = |key: &'static str| app.client.get(&url).header("x-api-key", key).send();
-    assert_eq!(with_key("local-development-api-key").await.unwrap().status(), 200);
-    assert_eq!(with_key("wrong").await.unwrap().status(), 401);
-    // The key is not an admin: listing users stays admin-only.
-    let list = app
+    let with_key = |method: Method, path: String, key: &'static str, body: Option<Value>| {
+        let mut request = app
+            .client
+            .request(method, format!("{}/api/v1{path}", app.address))
+            .header("x-api-key", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let id = user.id;
+    let action = json!({"product_id": Uuid::now_v7(), "action": "view"});
+    assert_eq!(
+        with_key(
+            Method::POST,
+            format!("/users/{id}/actions"),
+            INGEST_KEY,
+            Some(action)
+        )
+        .await,
+        202
+    );
+    // The ingest key takes over nothing: no password, no deletion, no reading, no listing.
+    let takeover = json!({"password": "attacker password 123"});
+    assert_eq!(
+        with_key(Method::PATCH, format!("/users/{id}"), INGEST_KEY, Some(takeover)).await,
+        403
+    );
+    assert_eq!(
+        with_key(Method::DELETE, format!("/users/{id}"), INGEST_KEY, None).await,
+        403
+    );
+    assert_eq!(
+        with_key(Method::GET, format!("/users/{id}"), INGEST_KEY, None).await,
+        403
+    );
+    assert_eq!(
+        with_key(Method::GET, "/users".into(), INGEST_KEY, None).await,
+        403
+    );
+    // The read key belongs to other services: here it is no key at all; a wrong key neither.
+    assert_eq!(
+        with_key(Method::GET, format!("/users/{id}"), READ_KEY, None).await,
+        401
+    );
+    assert_eq!(
+        with_key(Method::GET, format!("/users/{id}"), "wrong", None).await,
+        401
+    );
+    // The password still works.
+    login(&app, &user.email, PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn nobody_but_the_owner_sets_a_password_and_admins_cannot_change_their_own_role() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let admin = app.admin().await;
+    let takeover = json!({"password": "attacker password 123"});
+    let path = format!("/users/{}", user.id);
+    assert_eq!(
+        status(&app, Method::PATCH, &path, &admin.token, Some(&takeover)).await,
+        403
+    );
+    let own = format!("/users/{}", admin.id);
+    assert_eq!(
+        status(
+            &app,
+            Method::PATCH,
+            &own,
+            &admin.token,
+            Some(&json!({"role": "user"}))
+        )
+        .await,
+        403
+    );
+    // The configured (break-glass) admin is neither demoted nor deleted through the API.
+    let other = app.new_admin().await;
+    let demote = json!({"role": "user"});
+    assert_eq!(
+        status(&app, Method::PATCH, &own, &other.token, Some(&demote)).await,
+        403
+    );
+    assert_eq!(status(&app, Method::DELETE, &own, &other.token, None).await, 403);
+    assert_eq!(status(&app, Method::DELETE, &own, &admin.token, None).await, 403);
+}
+
+#[actix_web::test]
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let first = login(&app, &user.email, PASSWORD).await;
+    let response = refresh(&app, &first["refresh_token"]).await;
+    assert_eq!(response.status(), 200);
+    let second: Value = response.json().await.unwrap();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let access = second["access_token"].as_str().unwrap();
+    assert_eq!(status(&app, Method::GET, "/users/me", access, None).await, 200);
+    // The first refresh token again: someone copied it. The whole session ends.
+    let reused = refresh(&app, &first["refresh_token"]).await;
+    assert_eq!(reused.status(), 401);
+    assert_eq!(problem(reused).await["type"], "/problems/invalid-refresh-token");
+    assert_eq!(status(&app, Method::GET, "/users/me", access, None).await, 401);
+    assert_eq!(refresh(&app, &second["refresh_token"]).await.status(), 401);
+    assert_eq!(refresh(&app, &json!("made up")).await.status(), 401);
+    // Other sessions are untouched.
+    let other = login(&app, &user.email, PASSWORD).await;
+    assert_eq!(refresh(&app, &other["refresh_token"]).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn logout_ends_the_session_and_everywhere_ends_them_all() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let (a, b) = (
+        login(&app, &user.email, PASSWORD).await,
+        login(&app, &user.email, PASSWORD).await,
+    );
+    let token_a = a["access_token"].as_str().unwrap();
+    let token_b = b["access_token"].as_str().unwrap();
+    assert_eq!(
+        status(&app, Method::POST, "/auth/logout", token_a, None).await,
+        204
+    );
+    assert_eq!(status(&app, Method::GET, "/users/me", token_a, None).await, 401);
+    assert_eq!(refresh(&app, &a["refresh_token"]).await.status(), 401);
+    assert_eq!(status(&app, Method::GET, "/users/me", token_b, None).await, 200);
+    let everywhere = json!({"everywhere": true});
+    assert_eq!(
+        status(&app, Method::POST, "/auth/logout", token_b, Some(&everywhere)).await,
+        204
+    );
+    assert_eq!(status(&app, Method::GET, "/users/me", token_b, None).await, 401);
+    assert_eq!(
+        status(&app, Method::GET, "/users/me", &user.token, None).await,
+        401
+    );
+}
+
+#[actix_web::test]
+async fn a_new_password_a_demotion_or_a_deletion_ends_the_tokens_issued_before() {
+    let app = spawn_app().await;
+    // Password change: the old token stops working, a new login works.
+    let user = app.new_user().await;
+    let change = json!({"password": "a brand new password", "current_password": PASSWORD});
+    let path = format!("/users/{}", user.id);
+    assert_eq!(
+        status(&app, Method::PATCH, &path, &user.token, Some(&change)).await,
+        200
+    );
+    assert_eq!(
+        status(&app, Method::GET, "/users/me", &user.token, None).await,
+        401
+    );
+    let fresh = login(&app, &user.email, "a brand new password").await;
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_eq!(status(&app, Method::GET, "/users/me", fresh, None).await, 200);
+    // Demotion: the demoted admin's token no longer lists users.
+    let root = app.admin().await;
+    let other = app.new_admin().await;
+    assert_eq!(status(&app, Method::GET, "/users", &other.token, None).await, 200);
+    let demote = json!({"role": "user"});
+    let other_path = format!("/users/{}", other.id);
+    assert_eq!(
+        status(&app, Method::PATCH, &other_path, &root.token, Some(&demote)).await,
+        200
+    );
+    assert_eq!(status(&app, Method::GET, "/users", &other.token, None).await, 401);
+    // Deletion: the token is refused.
+    assert_eq!(status(&app, Method::DELETE, &path, fresh, None).await, 204);
+    assert_eq!(status(&app, Method::GET, "/users/me", fresh, None).await, 401);
+}
+
+#[actix_web::test]
+async fn the_public_keys_are_published_as_a_jwks() {
+    let app = spawn_app().await;
+    let jwks: Value = app
         .client
-        .get(format!("{}/api/v1/users", app.address))
-        .header("x-api-key", "local-development-api-key");
-    assert_eq!(list.send().await.unwrap().status(), 403);
+        .get(format!("{}/api/v1/auth/jwks", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"][0],
+        json!({"kty": "OKP", "crv": "Ed25519", "x": "ZXF4FYlxn0xmRq6Jtw5yBefNRhLRtPCjtGPgzGdkHy8",
+               "kid": "dev", "use": "sig", "alg": "EdDSA"})
+    );
+    assert!(!jwks.to_string().contains("\"d\""), "no private part");
 }
 
 #[actix_web::test]

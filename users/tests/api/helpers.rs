@@ -127,6 +127,38 @@ impl TestApp {
         self.token(&email, "local-admin-password").await
     }
 
+    /// The admin bootstrapped from configuration, logged in.
+    pub async fn admin(&self) -> TestUser {
+        let email = self.settings.admin.email.clone().expect("admin configured");
+        let token = self.admin_token().await;
+        let me: Value = self
+            .request(Method::GET, "/users/me", Some(&token), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = me["id"].as_str().unwrap().parse().unwrap();
+        TestUser { id, email, token }
+    }
+
+    /// A fresh user promoted to admin by the bootstrapped one, logged in after the promotion
+    /// (which ended the sessions before it).
+    pub async fn new_admin(&self) -> TestUser {
+        let user = self.new_user().await;
+        let root = self.admin_token().await;
+        let promoted = self
+            .request(
+                Method::PATCH,
+                &format!("/users/{}", user.id),
+                Some(&root),
+                Some(&json!({"role": "admin"})),
+            )
+            .await;
+        assert_eq!(promoted.status(), 200);
+        let token = self.token(&user.email, PASSWORD).await;
+        TestUser { token, ..user }
+    }
+
     /// Registers a fresh user and logs them in.
     pub async fn new_user(&self) -> TestUser {
         let email = format!("user-{}@example.com", unique_id());

@@ -279,14 +279,20 @@ async fn delete_returns_204_then_the_account_is_gone() {
             .status(),
         204
     );
+    // The deleted user's token is refused; to an admin the account is gone.
     assert_eq!(
         app.request(Method::GET, &path, Some(&user.token), None)
             .await
             .status(),
+        401
+    );
+    let admin = app.admin_token().await;
+    assert_eq!(
+        app.request(Method::GET, &path, Some(&admin), None).await.status(),
         404
     );
     assert_eq!(
-        app.request(Method::DELETE, &path, Some(&user.token), None)
+        app.request(Method::DELETE, &path, Some(&admin), None)
             .await
             .status(),
         404
@@ -368,11 +374,14 @@ async fn the_openapi_document_covers_every_route() {
         routes,
         vec![
             "delete /api/v1/users/{id}",
+            "get /api/v1/auth/jwks",
             "get /api/v1/users",
             "get /api/v1/users/me",
             "get /api/v1/users/{id}",
             "patch /api/v1/users/{id}",
             "post /api/v1/auth/login",
+            "post /api/v1/auth/logout",
+            "post /api/v1/auth/refresh",
             "post /api/v1/users",
             "post /api/v1/users/{id}/actions",
         ]
