@@ -47,7 +47,21 @@ def check_compose():
                 key = variable[len("APP_"):].lower().replace("__", ".")
                 if key not in keys:
                     fail(f"{name}: {variable} names {key}, which configuration/base.yaml does not have")
-    print(f"compose: {len(compose['services'])} services, healthchecks, pinned images and APP_* names ok")
+        for port in service.get("ports", []):
+            if not str(port).startswith("127.0.0.1:"):
+                fail(f"service {name} publishes {port} on every interface (bind it to 127.0.0.1)")
+        if name in SERVICES:
+            env = service.get("environment", {})
+            if env.get("APP_DATABASE__USERNAME") != name:
+                fail(f"{name} does not connect as its own database role")
+            if "@redis" not in str(env.get("APP_REDIS__URL", "")):
+                fail(f"{name} reaches Redis without a password")
+            if name != "users" and "APP_AUTH__SIGNING_KEYS" in env:
+                fail(f"{name} holds the token signing key")
+    if "--requirepass" not in compose["services"]["redis"].get("command", []):
+        fail("Redis runs without a password")
+    print(f"compose: {len(compose['services'])} services, healthchecks, pinned images, APP_* names, "
+          "loopback ports, own database roles, Redis password and signing key in users only ok")
 
 
 def get(url, headers=None, body=None, method=None):

@@ -34,6 +34,7 @@ pub fn reference(recommender: &RecommenderSettings, events: &[Envelope<UserActio
             time: a.occurred_at.timestamp_millis(),
             strength: recommender.weights.of(a.action, a.value),
             exclude: recommender.excludes(a.action),
+            kind: crate::consumers::actions::kind_index(a.action),
         };
         aggregator.observe(a.user_id, interaction);
     }

@@ -55,6 +55,25 @@ pub struct ApplicationSettings {
     /// How long in-flight requests may take to finish after SIGTERM.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_seconds: u64,
+    /// Addresses of the reverse proxies in front of the service, comma-separated: only from
+    /// them is `X-Forwarded-For` believed (for rate limits and logs). Empty: never.
+    #[serde(default)]
+    pub trusted_proxies: String,
+}
+
+impl ApplicationSettings {
+    /// The parsed `trusted_proxies` (entries that are not addresses are refused at start-up).
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| anyhow::anyhow!("application.trusted_proxies: {p} is not an IP address"))
+            })
+            .collect()
+    }
 }
 
 fn default_json_limit() -> usize {

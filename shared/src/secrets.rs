@@ -78,8 +78,17 @@ impl Findings {
             .keys("auth.read_keys", &auth.read_keys)
     }
 
-    /// The database password.
+    /// The database password, and that Redis is reached with one.
     pub fn common(&mut self, common: &CommonSettings) -> &mut Self {
+        let redis = common.redis.url.expose_secret();
+        let authenticated = redis
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .is_some_and(|(credentials, _)| credentials.trim_start_matches(':').len() >= MIN_PASSWORD);
+        if !authenticated {
+            self.0
+                .push("redis.url carries no password of at least 16 characters".into());
+        }
         self.password("database.password", &common.database.password)
     }
 

@@ -443,6 +443,21 @@ pub mod ops {
             body.contains("process_resident_memory_bytes"),
             "no process metrics in:\n{body}"
         );
+        // Any string is a method: odd ones share one label instead of adding series each.
+        let client = reqwest::Client::new();
+        for method in ["FUZZ1", "FUZZ2", "PROPFIND"] {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let _ = client.request(method, format!("{base}/health")).send().await;
+        }
+        let body = get(format!("{base}/metrics")).await.text().await.unwrap();
+        assert!(
+            !body.contains("FUZZ1") && !body.contains("PROPFIND"),
+            "odd methods became labels"
+        );
+        assert!(
+            body.contains("method=\"OTHER\""),
+            "no OTHER method label in:\n{body}"
+        );
     }
 
     /// The `"<method> <path>"` of every operation in the service's OpenAPI document, sorted.

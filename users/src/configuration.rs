@@ -39,6 +39,9 @@ pub struct UsersSettings {
     /// How long a login session lasts without a new login (its refresh tokens rotate inside it).
     #[serde(default = "default_session_ttl")]
     pub session_ttl_seconds: u64,
+    /// Abuse limits (logins, registrations, password hashes, actions).
+    #[serde(default)]
+    pub limits: crate::domain::limits::LimitSettings,
 }
 
 fn default_max_actions() -> usize {
@@ -57,6 +60,7 @@ impl Default for UsersSettings {
             max_actions_per_request: default_max_actions(),
             min_password_length: default_min_password(),
             session_ttl_seconds: default_session_ttl(),
+            limits: Default::default(),
         }
     }
 }

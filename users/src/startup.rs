@@ -9,6 +9,7 @@ use shared::service::Infrastructure;
 
 use crate::configuration::Settings;
 use crate::domain::email::Email;
+use crate::domain::limits::Limits;
 use crate::domain::password::Password;
 use crate::migration::Migrator;
 use crate::repository::users::ensure_admin;
@@ -47,6 +48,8 @@ impl Application {
             producer: infra.producer.clone(),
             outbox: outbox.clone(),
             settings: settings.users.clone(),
+            limits: Limits::new(settings.users.limits.clone()),
+            trusted_proxies: settings.common.application.trusted_proxies()?,
             configured_admin: settings
                 .admin
                 .email
@@ -54,6 +57,7 @@ impl Application {
                 .and_then(|e| Email::parse(e).ok())
                 .map(|e| e.as_str().to_owned()),
         });
+        prune_limits(state.clone());
         let routes = routes::configure(state, auth);
         let mut parts = infra.server_parts();
         parts.readiness.own.push(("revocations", revocations.check()));
@@ -114,6 +118,17 @@ fn prune_sessions_hourly(db: sea_orm::DatabaseConnection) {
                 Ok(rows) => tracing::info!(rows, "pruned expired sessions"),
                 Err(e) => tracing::warn!(error.cause_chain = ?e, "pruning sessions failed"),
             }
+        }
+    });
+}
+
+/// Forgets idle rate-limit counters every ten minutes (they grow with distinct addresses).
+fn prune_limits(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            ticks.tick().await;
+            state.limits.prune();
         }
     });
 }

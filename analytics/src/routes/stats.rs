@@ -1,5 +1,5 @@
 //! Statistics of one product (a time series) and of one user.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -19,11 +19,13 @@ pub fn config_stats_api(cfg: &mut web::ServiceConfig) {
 }
 
 /// Answers from the cache, or computes, caches and answers; the body says which (`source`).
-pub async fn answer<F>(state: &AppState, req: &HttpRequest, compute: F) -> Result<HttpResponse, ApiError>
+/// `key` is built from the parsed parameters (never the raw URI: case and %-encoding variants
+/// of one question would each get a key of their own).
+pub async fn answer<F>(state: &AppState, key: String, compute: F) -> Result<HttpResponse, ApiError>
 where
     F: std::future::Future<Output = Result<Value, ApiError>>,
 {
-    let request = req.uri().to_string();
+    let request = key;
     if let Some(mut cached) = state.cache.get(&request).await {
         cached["source"] = json!("cache");
         return Ok(HttpResponse::Ok().json(cached));
@@ -115,7 +117,6 @@ fn ratio(numerator: i64, denominator: f64) -> Option<f64> {
 pub async fn product(
     state: web::Data<AppState>,
     caller: Caller,
-    req: HttpRequest,
     id: web::Path<Uuid>,
     query: web::Query<SeriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -123,23 +124,27 @@ pub async fn product(
     let product_id = id.into_inner();
     let window = query.window.unwrap_or(Window::Day);
     let bucket = query.bucket.unwrap_or(window.default_bucket());
-    answer(&state, &req, async {
-        let from = bucket.start(Utc::now() - window.length());
-        let rows = repo::product_series(&state.db, product_id, bucket, from)
-            .await
-            .map_err(unexpected)?;
-        let items = rows
-            .iter()
-            .map(product_bucket)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::internal(e.into()))?;
-        to_json(ProductSeries {
-            product_id,
-            window,
-            bucket,
-            items,
-        })
-    })
+    answer(
+        &state,
+        format!("product:{product_id}:{window:?}:{bucket:?}"),
+        async {
+            let from = bucket.start(Utc::now() - window.length());
+            let rows = repo::product_series(&state.db, product_id, bucket, from)
+                .await
+                .map_err(unexpected)?;
+            let items = rows
+                .iter()
+                .map(product_bucket)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::internal(e.into()))?;
+            to_json(ProductSeries {
+                product_id,
+                window,
+                bucket,
+                items,
+            })
+        },
+    )
     .await
 }
 
@@ -199,14 +204,13 @@ pub struct UserQuery {
 pub async fn user(
     state: web::Data<AppState>,
     caller: Caller,
-    req: HttpRequest,
     id: web::Path<Uuid>,
     query: web::Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
     caller.require_self_or(user_id, Scope::Read)?;
     let window = query.window;
-    answer(&state, &req, async {
+    answer(&state, format!("user:{user_id}:{window:?}"), async {
         let row = match window {
             Some(window) => repo::user_window(&state.db, user_id, Utc::now() - window.length()).await,
             None => repo::user(&state.db, user_id).await,

@@ -1,5 +1,5 @@
 //! Rankings and the summary.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -80,11 +80,15 @@ fn ranked(row: &sea_orm::QueryResult, key: &str) -> Result<Value, sea_orm::DbErr
 pub async fn top_products(
     state: web::Data<AppState>,
     caller: Caller,
-    req: HttpRequest,
     query: web::Query<TopQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_privileged(&caller)?;
-    answer(&state, &req, ranking(&state, &query, false)).await
+    answer(
+        &state,
+        format!("top-products:{:?}", *query),
+        ranking(&state, &query, false),
+    )
+    .await
 }
 
 /// Categories ranked by a metric over a window (admins and the API key).
@@ -93,11 +97,15 @@ pub async fn top_products(
 pub async fn top_categories(
     state: web::Data<AppState>,
     caller: Caller,
-    req: HttpRequest,
     query: web::Query<TopQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_privileged(&caller)?;
-    answer(&state, &req, ranking(&state, &query, true)).await
+    answer(
+        &state,
+        format!("top-categories:{:?}", *query),
+        ranking(&state, &query, true),
+    )
+    .await
 }
 
 /// `window` (default 24h).
@@ -115,7 +123,6 @@ pub struct SummaryQuery {
 pub async fn summary(
     state: web::Data<AppState>,
     caller: Caller,
-    req: HttpRequest,
     query: web::Query<SummaryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_privileged(&caller)?;
@@ -146,5 +153,5 @@ pub async fn summary(
                   "top_categories": categories["items"]}),
         )
     };
-    answer(&state, &req, compute).await
+    answer(&state, format!("summary:{window:?}"), compute).await
 }

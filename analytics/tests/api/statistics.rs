@@ -330,6 +330,15 @@ async fn rankings_and_summary_reflect_exact_counts_and_are_cached_until_the_next
         .await
         .unwrap();
     assert_eq!(again["source"], "cache");
+    // The same question spelled differently is the same cache entry (keys come from the parsed
+    // parameters, not the URI).
+    let encoded: Value = app
+        .get("/analytics/summary?%77indow=%32%34h")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(encoded["source"], "cache", "{encoded}");
     app.action(user, toy, ActionKind::View, None, now).await;
     let fresh = app
         .flush_until("/analytics/summary?window=24h", |s| s["totals"]["view"] == 5)

@@ -30,17 +30,20 @@ impl<U: Hash + Eq + Clone> Aggregator<U> {
         }
     }
 
-    /// Applies one interaction of `user`.
-    pub fn observe(&mut self, user: U, interaction: Interaction) {
+    /// Applies one interaction of `user`; true when it is the user's first action of its kind
+    /// on the item (what popularity counts).
+    pub fn observe(&mut self, user: U, interaction: Interaction) -> bool {
         let sequence = self.users.entry(user.clone()).or_default();
         self.scratch.clear();
-        if sequence.observe(interaction, &self.weights, &mut self.scratch) {
+        let observed = sequence.observe(interaction, &self.weights, &mut self.scratch);
+        if observed.is_new {
             self.pending.add_item(interaction.item, 1.0);
             for pair in self.scratch.drain(..) {
                 self.pending.add_pair(pair);
             }
         }
         self.touched.insert(user);
+        observed.new_kind
     }
 
     /// Restores a user's sequence (from storage, before their next event).

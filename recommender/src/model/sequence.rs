@@ -1,7 +1,7 @@
 //! One user's interaction sequence and the co-interaction increments each new item creates.
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Item, ModelParams};
@@ -25,27 +25,30 @@ pub struct UserSequence {
     /// Distinct items, least recent first: `(item, position last touched, strength)`, where
     /// the strength is the strongest action weight the user gave the item.
     pub recent: VecDeque<(Item, u32, f64)>,
-    /// Every item the user has interacted with (a pair forms at the first interaction only).
-    pub seen: FxHashSet<Item>,
+    /// Every item the user has interacted with (a pair forms at the first interaction only),
+    /// with the kinds of action already counted in its popularity (bit `Interaction::kind`):
+    /// a user's repeats of one action on one item count once.
+    pub seen: FxHashMap<Item, u8>,
     /// Items never to recommend to this user (e.g. purchased ones).
     pub excluded: FxHashSet<Item>,
 }
 
 impl UserSequence {
     /// Applies one interaction. For an item new to the user, appends the co-interaction
-    /// increments with the user's earlier items within the window to `out` and returns true; a
-    /// repeat only moves the item to the most recent place (keeping its strongest weight).
+    /// increments with the user's earlier items within the window to `out`; a repeat only moves
+    /// the item to the most recent place (keeping its strongest weight).
     pub fn observe(
         &mut self,
         interaction: Interaction,
         weights: &PairWeights,
         out: &mut Vec<PairIncrement>,
-    ) -> bool {
+    ) -> Observed {
         let Interaction {
             item,
             time,
             strength,
             exclude,
+            kind,
         } = interaction;
         let params = &weights.params;
         if exclude {
@@ -57,7 +60,18 @@ impl UserSequence {
         // An older timestamp (late event) is placed at the current position, in arrival order.
         self.last_time = self.last_time.max(time);
         let position = self.position;
-        let is_new = self.seen.insert(item);
+        let kind_bit = 1u8 << kind.min(7);
+        let (is_new, new_kind) = match self.seen.get_mut(&item) {
+            Some(kinds) => {
+                let new_kind = *kinds & kind_bit == 0;
+                *kinds |= kind_bit;
+                (false, new_kind)
+            }
+            None => {
+                self.seen.insert(item, kind_bit);
+                (true, true)
+            }
+        };
         let mut strength = strength;
         if is_new {
             for &(earlier, at, _) in self.recent.iter().rev() {
@@ -74,7 +88,7 @@ impl UserSequence {
         }
         self.recent.push_back((item, position, strength));
         self.trim(params);
-        is_new
+        Observed { is_new, new_kind }
     }
 
     /// Keeps what counting and scoring can still use: items within the pair window of the
@@ -107,6 +121,15 @@ impl UserSequence {
     }
 }
 
+/// What an interaction was to the user's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// The user's first interaction with the item: it counts in `N` and forms pairs.
+    pub is_new: bool,
+    /// The user's first action of this kind on the item: it counts in the item's popularity.
+    pub new_kind: bool,
+}
+
 /// One interaction as the model sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interaction {
@@ -117,6 +140,9 @@ pub struct Interaction {
     pub strength: f64,
     /// Never recommend the item to this user again.
     pub exclude: bool,
+    /// The kind of action (0 to 7; `ActionKind` order in the service): popularity counts each
+    /// kind once per user and item.
+    pub kind: u8,
 }
 
 impl Interaction {
@@ -127,6 +153,7 @@ impl Interaction {
             time,
             strength: 1.0,
             exclude: true,
+            kind: 0,
         }
     }
 }

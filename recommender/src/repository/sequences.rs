@@ -9,8 +9,33 @@ use uuid::Uuid;
 use super::statement;
 use crate::model::sequence::UserSequence;
 
-/// Format byte of the binary record (postcard, then zstd).
-const FORMAT: u8 = 1;
+/// Format byte of the binary record (postcard, then zstd). 2: `seen` holds the action kinds
+/// counted in popularity; 1 (and the JSON rows before it) had a plain set.
+const FORMAT: u8 = 2;
+const LEGACY_FORMAT: u8 = 1;
+
+/// A sequence as formats before 2 stored it.
+#[derive(serde::Deserialize)]
+struct Legacy {
+    position: u32,
+    last_time: i64,
+    recent: std::collections::VecDeque<(crate::model::Item, u32, f64)>,
+    seen: rustc_hash::FxHashSet<crate::model::Item>,
+    excluded: rustc_hash::FxHashSet<crate::model::Item>,
+}
+
+impl From<Legacy> for UserSequence {
+    /// No kind counted yet: a repeat after the upgrade counts once more, at most.
+    fn from(legacy: Legacy) -> Self {
+        Self {
+            position: legacy.position,
+            last_time: legacy.last_time,
+            recent: legacy.recent,
+            seen: legacy.seen.into_iter().map(|item| (item, 0)).collect(),
+            excluded: legacy.excluded,
+        }
+    }
+}
 
 /// Largest decompressed sequence accepted.
 const MAX_DECODED_BYTES: usize = 64 << 20;
@@ -26,8 +51,15 @@ pub fn encode(sequence: &UserSequence) -> anyhow::Result<Vec<u8>> {
 /// A sequence from its binary record.
 pub fn decode(bytes: &[u8]) -> anyhow::Result<UserSequence> {
     let (&format, body) = bytes.split_first().context("empty sequence record")?;
-    anyhow::ensure!(format == FORMAT, "unknown sequence format {format}");
+    anyhow::ensure!(
+        format == FORMAT || format == LEGACY_FORMAT,
+        "unknown sequence format {format}"
+    );
     let raw = zstd::bulk::decompress(body, MAX_DECODED_BYTES).context("a sequence does not decompress")?;
+    if format == LEGACY_FORMAT {
+        let legacy: Legacy = postcard::from_bytes(&raw).context("a sequence does not decode")?;
+        return Ok(legacy.into());
+    }
     postcard::from_bytes(&raw).context("a sequence does not decode")
 }
 
@@ -46,8 +78,9 @@ pub async fn load(db: &impl ConnectionTrait, users: &[Uuid]) -> anyhow::Result<H
             Some(bytes) => decode(&bytes).with_context(|| format!("the sequence of {user}"))?,
             None => {
                 let state: Option<serde_json::Value> = row.try_get("", "state")?;
-                serde_json::from_value(state.context("a sequence row without data")?)
+                serde_json::from_value::<Legacy>(state.context("a sequence row without data")?)
                     .with_context(|| format!("the JSON sequence of {user} does not decode"))?
+                    .into()
             }
         };
         out.insert(user, sequence);

@@ -7,10 +7,58 @@ use actix_web::http::header::{HeaderName, HeaderValue, ALLOW};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
-use tracing_actix_web::RequestId;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
 use super::problem::ApiError;
 use crate::metrics::HttpMetrics;
+
+/// The proxies whose `X-Forwarded-For` is believed (app data; `application.trusted_proxies`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<std::net::IpAddr>);
+
+/// The root span of every request, as `tracing-actix-web`'s default one but with the client
+/// address from the connection (or a trusted proxy's `X-Forwarded-For`), never from headers a
+/// client can forge.
+pub struct RootSpan;
+
+impl RootSpanBuilder for RootSpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let trusted = request
+            .app_data::<web::Data<TrustedProxies>>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let client = super::client_address(request.peer_addr().map(|a| a.ip()), request.headers(), &trusted);
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let user_agent = request
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
+            http.client_ip = %client,
+            http.user_agent = %user_agent,
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
 
 /// Response header carrying the id that every log line of the request also carries.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -40,7 +88,7 @@ pub async fn record_metrics(
     let Some(metrics) = req.app_data::<web::Data<HttpMetrics>>().cloned() else {
         return next.call(req).await;
     };
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
     metrics.in_flight.inc();
@@ -52,13 +100,32 @@ pub async fn record_metrics(
     };
     metrics
         .requests
-        .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+        .with_label_values(&[method, route.as_str(), status.as_str()])
         .inc();
     metrics
         .duration
-        .with_label_values(&[method.as_str(), route.as_str()])
+        .with_label_values(&[method, route.as_str()])
         .observe(started.elapsed().as_secs_f64());
     result
+}
+
+/// The metrics label of a method: the standard ones by name, anything else `OTHER` (any string
+/// is a valid method, and each would otherwise add series to `/metrics`).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, label)| label)
 }
 
 /// Answers in problem+json where actix itself would answer: a URL holding an encoded NUL (a

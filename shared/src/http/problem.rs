@@ -34,6 +34,8 @@ pub struct Problem {
 pub struct ApiError {
     problem: Problem,
     source: Option<anyhow::Error>,
+    /// Sent as `Retry-After`, in whole seconds.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -48,7 +50,21 @@ impl ApiError {
                 errors: Vec::new(),
             },
             source: None,
+            retry_after: None,
         }
+    }
+
+    /// 429: too many requests; the client may retry after `retry_after`.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", detail).retry_after(retry_after)
+    }
+
+    /// Adds `Retry-After` to the answer (rounded up to whole seconds, at least 1: retrying at
+    /// the announced second must succeed).
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.retry_after = Some(u32::try_from(seconds.max(1)).unwrap_or(u32::MAX));
+        self
     }
 
     /// 400: the request cannot be parsed (malformed JSON, bad path or query parameter).
@@ -131,9 +147,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type(PROBLEM_JSON)
-            .json(&self.problem)
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(PROBLEM_JSON);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(&self.problem)
     }
 }
 

@@ -11,7 +11,7 @@ use tracing_actix_web::TracingLogger;
 
 use super::health::{config_health_api, Readiness};
 use super::json::JsonLimit;
-use super::middleware::{problem_responses, record_metrics, request_id_header};
+use super::middleware::{problem_responses, record_metrics, request_id_header, RootSpan, TrustedProxies};
 use super::problem::{json_error, not_found, path_error, query_error};
 use crate::configuration::ApplicationSettings;
 use crate::metrics::HttpMetrics;
@@ -37,13 +37,17 @@ where
     let registry = web::Data::new(parts.registry);
     let http_metrics = web::Data::new(parts.http_metrics);
     let json_limit = settings.json_limit_bytes;
+    let trusted =
+        web::Data::new(TrustedProxies(settings.trusted_proxies().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+        })?));
     let mut server = HttpServer::new(move || {
         App::new()
             // Runs innermost-first: metrics and the request-id header see the TracingLogger span.
             .wrap(from_fn(problem_responses))
             .wrap(from_fn(request_id_header))
             .wrap(from_fn(record_metrics))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RootSpan>::new())
             .app_data(
                 web::JsonConfig::default()
                     .limit(json_limit)
@@ -56,6 +60,7 @@ where
             .app_data(readiness.clone())
             .app_data(registry.clone())
             .app_data(http_metrics.clone())
+            .app_data(trusted.clone())
             .configure(config_health_api)
             .configure(routes.clone())
             .default_service(web::to(not_found))

@@ -2,5 +2,6 @@
 //! valid by construction, and every parse error names the offending field.
 pub mod action;
 pub mod email;
+pub mod limits;
 pub mod password;
 pub mod profile;

@@ -89,6 +89,8 @@ fn too_few() -> ApiError {
         (status = 202, description = "Every action is in Kafka", body = ActionsAccepted),
         (status = 401), (status = 403), (status = 404),
         (status = 422, body = shared::http::problem::Problem),
+        (status = 429, description = "More actions than the user's quota (users.limits); see Retry-After",
+            body = shared::http::problem::Problem),
         (status = 503, description = "Kafka did not acknowledge: nothing is accepted; retry with the same event ids",
             body = shared::http::problem::Problem),
     ))]
@@ -113,6 +115,7 @@ pub async fn post_actions(
         }
     }
     let actions = parse_actions(body.into_inner(), user_id, state.settings.max_actions_per_request)?;
+    state.limits.actions(user_id, actions.len())?;
     tracing::Span::current().record("actions", actions.len());
     if repo::find(&state.db, user_id)
         .await

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use shared::auth::{Authenticator, Caller};
@@ -52,22 +52,38 @@ pub struct TokenResponse {
 /// unknown or the password wrong, after the same amount of work.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = shared::http::problem::Problem),
-        (status = 422, body = shared::http::problem::Problem)))]
+        (status = 422, body = shared::http::problem::Problem),
+        (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = shared::http::problem::Problem),
+        (status = 503, description = "Every password hashing slot is busy; see Retry-After", body = shared::http::problem::Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: web::Data<Authenticator>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let user = match Email::parse(&email) {
+    let parsed = Email::parse(&email);
+    // The account as limits count it: the normalised address, or what was sent.
+    let account = parsed
+        .as_ref()
+        .map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
+    state.limits.login(state.client_ip(&req), &account)?;
+    let user = match parsed {
         Ok(email) => repo::find_by_email(&state.db, &email).await.map_err(unexpected)?,
         Err(_) => None,
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(password, stored).await.map_err(unexpected)? {
+    let verified = state
+        .limits
+        .hashing(password::verify(password, stored))
+        .await?
+        .map_err(unexpected)?;
+    if !verified {
+        // Counted as a failure when the attempt began.
         return Err(invalid_credentials());
     }
+    state.limits.login_succeeded(&account);
     let Some(user) = user else {
         return Err(ApiError::internal(anyhow::anyhow!(
             "password verified without an account"

@@ -11,6 +11,7 @@ use shared::kafka::producer::EventProducer;
 use shared::outbox::OutboxHandle;
 
 use crate::configuration::UsersSettings;
+use crate::domain::limits::{Limits, Refused};
 
 /// What the handlers share.
 pub struct AppState {
@@ -21,6 +22,33 @@ pub struct AppState {
     /// The normalised e-mail of the configured admin (`admin.email`): that account is managed
     /// by configuration, and the API neither deletes nor demotes it (the break-glass account).
     pub configured_admin: Option<String>,
+    /// Abuse limits and their counters.
+    pub limits: Limits,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl AppState {
+    /// The client address of a request (see `shared::http::client_ip`).
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        shared::http::client_ip(req, &self.trusted_proxies)
+    }
+}
+
+impl From<Refused> for shared::http::ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::TooMany(after) => {
+                shared::http::ApiError::too_many_requests("Too many attempts; retry later.", after)
+            }
+            Refused::Busy => shared::http::ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "The service is busy; retry in a second.",
+            )
+            .retry_after(std::time::Duration::from_secs(1)),
+        }
+    }
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

@@ -1,6 +1,6 @@
 //! Accounts: register, read, update, delete, list.
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use shared::auth::{Authenticator, Caller, Role};
@@ -152,14 +152,22 @@ fn parse_registration(
         (status = 201, description = "Created; `Location` names the account", body = UserResponse),
         (status = 409, description = "E-mail address taken", body = shared::http::problem::Problem),
         (status = 422, description = "Invalid fields", body = shared::http::problem::Problem),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = shared::http::problem::Problem),
+        (status = 503, description = "Every password hashing slot is busy; see Retry-After", body = shared::http::problem::Problem),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.register(state.client_ip(&req))?;
     let (mut new, password) = parse_registration(body.into_inner(), state.settings.min_password_length)?;
-    new.password_hash = password.hash().await.map_err(RegisterError::Unexpected)?;
+    new.password_hash = state
+        .limits
+        .hashing(password.hash())
+        .await?
+        .map_err(RegisterError::Unexpected)?;
     let user = repo::insert(&state.db, new).await.map_err(|e| match e {
         InsertError::EmailTaken => RegisterError::EmailTaken,
         InsertError::Unexpected(e) => RegisterError::Unexpected(e),
@@ -256,8 +264,9 @@ async fn parse_changes(
     caller: &Caller,
     current: &Model,
     min_password: usize,
-    configured_admin: Option<&str>,
+    state: &AppState,
 ) -> Result<Changes, ApiError> {
+    let configured_admin = state.configured_admin.as_deref();
     if request.role.is_some() {
         caller.require_admin()?;
         if configured_admin.is_some_and(|email| email == current.email) {
@@ -302,8 +311,13 @@ async fn parse_changes(
     errors.finish()?;
     if let Some(password) = new_password {
         let given = request.current_password.unwrap_or_default();
-        let matches = password::verify(given.into(), Some(current.password_hash.clone()))
-            .await
+        let matches = state
+            .limits
+            .hashing(password::verify(
+                given.into(),
+                Some(current.password_hash.clone()),
+            ))
+            .await?
             .map_err(unexpected)?;
         if !matches {
             return Err(ApiError::validation(vec![FieldError {
@@ -311,7 +325,7 @@ async fn parse_changes(
                 message: "must be the account's current password".into(),
             }]));
         }
-        changes.password_hash = Some(password.hash().await.map_err(unexpected)?);
+        changes.password_hash = Some(state.limits.hashing(password.hash()).await?.map_err(unexpected)?);
     }
     Ok(changes)
 }
@@ -347,7 +361,7 @@ pub async fn update(
         &caller,
         &current,
         state.settings.min_password_length,
-        state.configured_admin.as_deref(),
+        &state,
     )
     .await?;
     if is_empty(&changes) {

@@ -336,3 +336,141 @@ async fn every_protected_endpoint_answers_401_without_a_token_and_403_to_another
         .unwrap();
     assert_eq!(me["display_name"], "Test");
 }
+
+/// A service with tight limits (the development configuration lifts them).
+async fn limited(limits: users::domain::limits::LimitSettings) -> TestApp {
+    let mut settings = crate::helpers::test_settings().await;
+    settings.users.limits = limits;
+    crate::helpers::spawn_with_settings(settings).await
+}
+
+#[actix_web::test]
+async fn guessing_passwords_meets_429_with_retry_after_and_a_growing_backoff() {
+    let app = limited(users::domain::limits::LimitSettings {
+        login_per_ip_per_minute: 1000,
+        login_per_account_per_minute: 1000,
+        failures_before_backoff: 3,
+        ..Default::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    let attempts = (0..40).map(|_| app.login(&user.email, "not the password"));
+    let answers = futures_util::future::join_all(attempts).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 20,
+        "{statuses:?}"
+    );
+    // The account is in its backoff: even the right password waits, told how long.
+    let response = app.login(&user.email, PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert_eq!(problem(response).await["type"], "/problems/too-many-requests");
+    // Other accounts are not locked out by it.
+    let other = app.new_user().await;
+    assert_eq!(app.login(&other.email, PASSWORD).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn logins_and_registrations_per_address_are_limited() {
+    let app = limited(users::domain::limits::LimitSettings {
+        login_per_ip_per_minute: 5,
+        registrations_per_ip_per_hour: 3,
+        ..Default::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let body = json!({"email": format!("r{i}-{}@example.com", Uuid::now_v7()), "password": PASSWORD, "display_name": "R"});
+        statuses.push(app.register(&body).await.status().as_u16());
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 429, 429]);
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        statuses.push(
+            app.login(&format!("nobody{i}@example.com"), "whatever pass")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses[..5], [401, 401, 401, 401, 401]);
+    assert_eq!(statuses[5..], [429, 429]);
+}
+
+#[actix_web::test]
+async fn concurrent_password_hashes_are_bounded_with_503_never_500() {
+    let app = limited(users::domain::limits::LimitSettings {
+        concurrent_hashes: 1,
+        hash_wait_ms: 1,
+        ..Default::default()
+    })
+    .await;
+    let app = &app;
+    let registrations = (0..12).map(|i| {
+        let body = json!({"email": format!("h{i}-{}@example.com", Uuid::now_v7()), "password": PASSWORD, "display_name": "H"});
+        async move { app.register(&body).await }
+    });
+    let answers = futures_util::future::join_all(registrations).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 503), "{statuses:?}");
+    assert!(statuses.contains(&201) && statuses.contains(&503), "{statuses:?}");
+    let busy = answers.iter().find(|r| r.status() == 503).unwrap();
+    assert_eq!(busy.headers()["retry-after"], "1");
+}
+
+#[actix_web::test]
+async fn one_user_cannot_flood_the_pipeline_with_actions() {
+    let app = limited(users::domain::limits::LimitSettings {
+        actions_per_user_per_second: 1,
+        actions_burst_per_user: 10,
+        ..Default::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    let path = format!("/users/{}/actions", user.id);
+    let batch = |n: usize| -> Value {
+        json!((0..n)
+            .map(|_| json!({"product_id": Uuid::now_v7(), "action": "purchase"}))
+            .collect::<Vec<_>>())
+    };
+    let flood = app
+        .request(Method::POST, &path, Some(&user.token), Some(&batch(500)))
+        .await;
+    assert_eq!(flood.status(), 429);
+    assert!(flood.headers().contains_key("retry-after"));
+    assert_eq!(
+        status(&app, Method::POST, &path, &user.token, Some(&batch(10))).await,
+        202
+    );
+    assert_eq!(
+        status(&app, Method::POST, &path, &user.token, Some(&batch(1))).await,
+        429
+    );
+}
+
+#[actix_web::test]
+async fn the_admin_bootstrap_never_promotes_an_account_someone_registered() {
+    let app = spawn_app().await;
+    let squatter = app.new_user().await;
+    // The operator configures that address as the admin's: start-up refuses, nobody is promoted.
+    let mut settings = app.settings.clone();
+    settings.admin.email = Some(squatter.email.clone());
+    settings.common.application.port = 0;
+    let refused = users::startup::Application::build(settings).await;
+    let error = format!("{:#}", refused.err().expect("start-up refuses"));
+    assert!(error.contains("not promoted"), "{error}");
+    let me: Value = app
+        .request(Method::GET, "/users/me", Some(&squatter.token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "user");
+}

@@ -237,9 +237,13 @@ pub fn apply_batch(
             time,
             strength: weight,
             exclude: settings.excludes(event.action),
+            kind: kind_index(event.action),
         };
-        model.observe(event.user, interaction);
-        *popularity.entry(item).or_default() += weight * ((time - epoch) as f64 / half_life_ms).exp2();
+        // Popularity counts a user's action of one kind on one item once (500 purchases of one
+        // product in one request weigh as one): repeats only refresh the user's sequence.
+        if model.observe(event.user, interaction) {
+            *popularity.entry(item).or_default() += weight * ((time - epoch) as f64 / half_life_ms).exp2();
+        }
     }
     let (counts, touched) = model.take();
     Applied {
@@ -444,4 +448,12 @@ fn record(deps: &Actions, applied: &Applied, users: usize) {
         .with_label_values(&["applied"])
         .inc_by(applied.event_ids.len() as u64);
     deps.metrics.flushed_users.observe(users as f64);
+}
+
+/// The bit of an action kind in a sequence's counted kinds.
+pub fn kind_index(kind: ActionKind) -> u8 {
+    ActionKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .map_or(7, |i| i as u8)
 }

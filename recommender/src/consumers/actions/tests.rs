@@ -269,3 +269,61 @@ fn the_longest_idle_sequences_leave_memory_beyond_the_capacity() {
     core.forget(users[19]);
     assert!(!core.model.knows(&users[19]));
 }
+
+#[test]
+fn a_users_repeats_of_one_action_on_one_item_count_once_in_popularity() {
+    let settings = RecommenderSettings::default();
+    let items: HashMap<Uuid, Item> = (0..6u32)
+        .map(|p| (Uuid::from_u128(0x200 + u128::from(p)), p))
+        .collect();
+    let popularity_of = |events: &[ActionEvent]| {
+        let mut model = Aggregator::new(settings.model.clone());
+        let applied = apply_batch(&mut model, events, 0, &HashSet::new(), &items, &settings);
+        applied.popularity.get(&0).copied().unwrap_or(0.0)
+    };
+    // One purchase, and the same user's 500 purchases of the same product.
+    let one = vec![event(0, 0, 0, 0, 3, None).0];
+    let flood: Vec<ActionEvent> = (0..500).map(|i| event(i, 0, 0, 0, 3, None).0).collect();
+    assert_eq!(popularity_of(&flood), popularity_of(&one));
+    // Another user's purchase and the first user's view each count.
+    let mut more = flood.clone();
+    more.push(event(500, 1, 0, 0, 3, None).0);
+    more.push(event(501, 0, 0, 0, 0, None).0);
+    let view = popularity_of(&[event(0, 0, 0, 0, 0, None).0]);
+    let expected = 2.0 * popularity_of(&one) + view;
+    assert!((popularity_of(&more) - expected).abs() < 1e-9 * expected);
+}
+
+#[test]
+fn sequences_of_the_earlier_formats_still_decode() {
+    use crate::repository::sequences::{decode, encode};
+    let mut sequence = UserSequence {
+        position: 3,
+        ..UserSequence::default()
+    };
+    sequence.seen.insert(7, 0b1000);
+    let stored = encode(&sequence).unwrap();
+    assert_eq!(stored[0], 2);
+    assert_eq!(decode(&stored).unwrap(), sequence);
+    // Format 1: `seen` was a set (kinds unknown: none counted yet).
+    #[derive(serde::Serialize)]
+    struct Legacy {
+        position: u32,
+        last_time: i64,
+        recent: std::collections::VecDeque<(Item, u32, f64)>,
+        seen: Vec<Item>,
+        excluded: Vec<Item>,
+    }
+    let legacy = Legacy {
+        position: 3,
+        last_time: 0,
+        recent: Default::default(),
+        seen: vec![7],
+        excluded: vec![],
+    };
+    let mut bytes = vec![1u8];
+    bytes.extend(zstd::bulk::compress(&postcard::to_stdvec(&legacy).unwrap(), 1).unwrap());
+    let decoded = decode(&bytes).unwrap();
+    assert_eq!(decoded.seen.get(&7), Some(&0));
+    assert_eq!(decoded.position, 3);
+}
