@@ -157,7 +157,7 @@ impl Inputs {
             .iter()
             .flat_map(|(s, _)| {
                 s.iter()
-                    .flat_map(|s| s.history(params.history_limit).map(|(i, _, _)| i))
+                    .flat_map(|s| s.history(params.scoring_history()).map(|(i, _, _)| i))
             })
             .collect();
         items.sort_unstable();
@@ -188,7 +188,9 @@ impl Inputs {
         let excluded = |j: Item| {
             !self.recommendable.contains_key(&j) || sequence.is_some_and(|s| s.excluded.contains(&j))
         };
-        let history = sequence.into_iter().flat_map(|s| s.history(params.history_limit));
+        let history = sequence
+            .into_iter()
+            .flat_map(|s| s.history(params.scoring_history()));
         let scored = score(
             history,
             |i| self.neighbours.get(&i).map(Vec::as_slice),

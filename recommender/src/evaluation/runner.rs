@@ -161,7 +161,7 @@ impl Run<'_> {
                 .map(|p| p.0)
                 .collect(),
             Method::Model(params) => {
-                let history = sequence.history(params.history_limit);
+                let history = sequence.history(params.scoring_history());
                 let scored = score(
                     history,
                     |i| trained.neighbours.get(&i).map(Vec::as_slice),

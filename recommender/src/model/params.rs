@@ -26,8 +26,27 @@ pub struct ModelParams {
     /// Weight of a history item `k` positions before the user's latest: `history_decay^k`
     /// (1 = no recency).
     pub history_decay: f64,
-    /// Most recent distinct items of a user that score candidates.
+    /// Most recent distinct items of a user that score candidates (the short-term evidence).
     pub history_limit: usize,
+    /// Share of the long-term evidence in a score (0 = short-term only): both scores are
+    /// divided by their best candidate's and blended `(1 - w) · short + w · long`.
+    pub long_weight: f64,
+    /// Most recent distinct items of a user that form the long-term score (bounds the cost of
+    /// a list: at most this many neighbour lists are read).
+    pub long_history_limit: usize,
+    /// Weight of a long-term history item `k` positions before the latest: `long_history_decay^k`.
+    pub long_history_decay: f64,
+}
+
+impl ModelParams {
+    /// How many of a user's most recent items scoring reads (and sequences keep).
+    pub fn scoring_history(&self) -> usize {
+        if self.long_weight > 0.0 {
+            self.history_limit.max(self.long_history_limit)
+        } else {
+            self.history_limit
+        }
+    }
 }
 
 impl ModelParams {
@@ -44,6 +63,9 @@ impl ModelParams {
             neighbours: 0,
             history_decay: 1.0,
             history_limit: usize::MAX,
+            long_weight: 0.0,
+            long_history_limit: 0,
+            long_history_decay: 1.0,
         }
     }
 }
@@ -62,6 +84,9 @@ impl Default for ModelParams {
             neighbours: 1000,
             history_decay: 0.7,
             history_limit: 20,
+            long_weight: 0.0,
+            long_history_limit: 0,
+            long_history_decay: 1.0,
         }
     }
 }

@@ -158,6 +158,8 @@ pub struct Scored {
 #[derive(Debug, Default)]
 pub struct Scratch {
     score: Vec<f64>,
+    /// The long-term score (only with `long_weight > 0`).
+    long: Vec<f64>,
     best: Vec<(Item, f64)>,
     touched: Vec<Item>,
 }
@@ -167,14 +169,19 @@ impl Scratch {
         let needed = item as usize + 1;
         if self.score.len() < needed {
             self.score.resize(needed, 0.0);
+            self.long.resize(needed, 0.0);
             self.best.resize(needed, (Item::MAX, 0.0));
         }
     }
 }
 
-/// Scores candidates for a user: `score(j) = Σ_i strength(i) · history_decay^distance(i) · sim(i, j)`
-/// over the user's recent items `history` (`(item, distance from the latest position, strength)`),
-/// skipping `excluded` items; returns the best `k`.
+/// Scores candidates for a user from their most recent items `history` (`(item, distance from
+/// the latest position, strength)`, most recent first), skipping `excluded` items; returns the
+/// best `k`. Short-term: `short(j) = Σ strength(i) · history_decay^distance(i) · sim(i, j)` over
+/// the `history_limit` most recent items. With `long_weight > 0`, long-term evidence too:
+/// `long(j)` the same sum with `long_history_decay` over the `long_history_limit` most recent,
+/// and `score(j) = (1 - w) · short(j) / max short + w · long(j) / max long` (each score scaled
+/// by its best candidate's, so neither dominates by its magnitude alone).
 pub fn score<'a, H, N, E>(
     history: H,
     neighbours: N,
@@ -188,22 +195,48 @@ where
     N: Fn(Item) -> Option<&'a [(Item, f64)]>,
     E: Fn(Item) -> bool,
 {
-    for (i, distance, strength) in history {
-        let weight = strength * params.history_decay.powi(distance as i32);
+    let blend = params.long_weight > 0.0;
+    let (short_limit, long_limit) = if blend {
+        (params.history_limit, params.long_history_limit)
+    } else {
+        (params.history_limit, 0)
+    };
+    for (rank, (i, distance, strength)) in history.into_iter().enumerate() {
+        let short = if rank < short_limit {
+            strength * params.history_decay.powi(distance as i32)
+        } else {
+            0.0
+        };
+        let long = if rank < long_limit {
+            strength * params.long_history_decay.powi(distance as i32)
+        } else {
+            0.0
+        };
+        if short == 0.0 && long == 0.0 {
+            if rank >= short_limit.max(long_limit) {
+                break;
+            }
+            continue;
+        }
         let Some(row) = neighbours(i) else { continue };
         for &(j, sim) in row {
             scratch.grow(j);
             let slot = j as usize;
-            if scratch.score[slot] == 0.0 {
+            if scratch.score[slot] == 0.0 && scratch.long[slot] == 0.0 {
                 scratch.touched.push(j);
             }
-            let contribution = weight * sim;
-            scratch.score[slot] += contribution;
+            scratch.score[slot] += short * sim;
+            scratch.long[slot] += long * sim;
+            // The reason: the history item contributing most (short-term first, as shown).
+            let contribution = (short + params.long_weight * long) * sim;
             let best = &mut scratch.best[slot];
             if contribution > best.1 || (contribution == best.1 && i < best.0) {
                 *best = (i, contribution);
             }
         }
+    }
+    if blend {
+        blend_scores(scratch, params.long_weight);
     }
     // Exclusions are checked once per candidate, not once per contribution.
     let mut ranked: Vec<(Item, f64)> = scratch
@@ -223,9 +256,36 @@ where
         .collect();
     for j in scratch.touched.drain(..) {
         scratch.score[j as usize] = 0.0;
+        scratch.long[j as usize] = 0.0;
         scratch.best[j as usize] = (Item::MAX, 0.0);
     }
     scored
+}
+
+/// `score = (1 - w) · short / max short + w · long / max long` over the touched candidates.
+fn blend_scores(scratch: &mut Scratch, w: f64) {
+    let max = |values: &[f64]| {
+        scratch
+            .touched
+            .iter()
+            .map(|&j| values[j as usize])
+            .fold(0.0_f64, f64::max)
+    };
+    let (short_max, long_max) = (max(&scratch.score), max(&scratch.long));
+    for &j in &scratch.touched {
+        let slot = j as usize;
+        let short = if short_max > 0.0 {
+            scratch.score[slot] / short_max
+        } else {
+            0.0
+        };
+        let long = if long_max > 0.0 {
+            scratch.long[slot] / long_max
+        } else {
+            0.0
+        };
+        scratch.score[slot] = (1.0 - w) * short + w * long;
+    }
 }
 
 /// The `k` most popular items (by `N`) not `excluded`, best first.

@@ -92,9 +92,9 @@ impl UserSequence {
     }
 
     /// Keeps what counting and scoring can still use: items within the pair window of the
-    /// latest position, and at least the `history_limit` most recent.
+    /// latest position, and at least the most recent items scoring reads.
     fn trim(&mut self, params: &ModelParams) {
-        let keep = params.history_limit.max(1);
+        let keep = params.scoring_history().max(1);
         while self.recent.len() > keep {
             let (_, at, _) = self.recent[0];
             if ((self.position - at) as usize) <= params.pair_window {

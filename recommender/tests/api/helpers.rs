@@ -235,6 +235,26 @@ impl TestApp {
         .await;
     }
 
+    /// `recommendations_served_total` of `source` (memory, cache, database, computed).
+    pub async fn served(&self, source: &str) -> u64 {
+        let metrics = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let label = format!("source=\"{source}\"");
+        metrics
+            .lines()
+            .find(|l| l.starts_with("recommendations_served_total") && l.contains(&label))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Flushes until every aggregator has flushed the events published so far (events reach
     /// the aggregators asynchronously, so flush until `condition` holds).
     pub async fn flush_until<F, Fut>(&self, what: &str, condition: F)

@@ -187,22 +187,8 @@ async fn in_process_lists_serve_repeat_reads_and_follow_every_change() {
         })
     })
     .await;
-    let served_from_memory = || async {
-        let metrics = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
-            .lines()
-            .any(|l| l.starts_with("recommendations_served_total") && l.contains("source=\"memory\""))
-    };
     eventually("a read served from memory", WAIT, || async {
-        app.recommendations(user).await["source"] == "cache" && served_from_memory().await
+        app.recommendations(user).await["source"] == "cache" && app.served("memory").await > 0
     })
     .await;
     // The user buys b: the next flush changes the list, which must not be served stale.
@@ -238,24 +224,7 @@ async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
     let cached = app.recommendations(user).await;
     // Counted around the deletion only: a read racing an automatic flush (Postgres committed,
     // Redis not written yet) is served from Postgres too, before this point.
-    let served_from_db = || async {
-        let metrics = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
-            .lines()
-            .find(|l| l.starts_with("recommendations_served_total") && l.contains("source=\"database\""))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let before = served_from_db().await;
+    let before = app.served("database").await;
     let redis = shared::redis_store::RedisStore::connect_lazy(&app.settings.common.redis).unwrap();
     let key = redis.key(&format!("list:{user}"));
     let _: () = redis::AsyncCommands::del(&mut redis.connection(), &key)
@@ -265,7 +234,7 @@ async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
     assert_eq!(from_db["source"], "database");
     assert_eq!(from_db["items"], cached["items"]);
     assert_eq!(app.recommendations(user).await["source"], "cache");
-    assert_eq!(served_from_db().await, before + 1);
+    assert_eq!(app.served("database").await, before + 1);
 }
 
 /// A read that loaded a list from Postgres before a flush (or a deletion) replaced it must not

@@ -270,6 +270,30 @@ async fn load(core: &mut Core, deps: &Actions, partition: i32) -> Result<(), Flu
     Ok(())
 }
 
+/// Begins a flush's transaction with the partition's offset moved from the state's to `next`
+/// (compare-and-set): `Fenced` if another owner moved it meanwhile.
+async fn begin_fenced(
+    deps: &Actions,
+    core: &Core,
+    partition: i32,
+    next_offset: i64,
+) -> Result<sea_orm::DatabaseTransaction, FlushError> {
+    let txn = deps.db.begin().await.context("Failed to begin the flush")?;
+    let moved = shared::pipeline::advance_offset(
+        &txn,
+        topics::USER_ACTIONS,
+        partition,
+        core.next_offset,
+        next_offset,
+    )
+    .await?;
+    if moved {
+        Ok(txn)
+    } else {
+        Err(FlushError::Fenced)
+    }
+}
+
 /// Moves the offset past a dead-lettered event with an empty delta record, so that replicas
 /// still see an unbroken chain of records.
 async fn skip(core: &mut Core, deps: &Actions, partition: i32, next_offset: i64) -> Result<(), FlushError> {
@@ -279,18 +303,7 @@ async fn skip(core: &mut Core, deps: &Actions, partition: i32, next_offset: i64)
     }
     let delta = Delta::default();
     let encoded = delta.encode().context("Failed to encode the delta")?;
-    let txn = deps.db.begin().await.context("Failed to begin the skip")?;
-    if !shared::pipeline::advance_offset(
-        &txn,
-        topics::USER_ACTIONS,
-        partition,
-        core.next_offset,
-        next_offset,
-    )
-    .await?
-    {
-        return Err(FlushError::Fenced);
-    }
+    let txn = begin_fenced(deps, core, partition, next_offset).await?;
     deltas::insert(&txn, partition, core.next_offset, next_offset, 0, encoded).await?;
     txn.commit().await.context("Failed to commit the skip")?;
     deps.replica
@@ -402,18 +415,7 @@ async fn commit(
         })
         .collect();
     let refs: Vec<(Uuid, &RecommendationList)> = built.iter().map(|(u, l)| (*u, l)).collect();
-    let txn = deps.db.begin().await.context("Failed to begin the flush")?;
-    if !shared::pipeline::advance_offset(
-        &txn,
-        topics::USER_ACTIONS,
-        partition,
-        core.next_offset,
-        next_offset,
-    )
-    .await?
-    {
-        return Err(FlushError::Fenced);
-    }
+    let txn = begin_fenced(deps, core, partition, next_offset).await?;
     deltas::insert(
         &txn,
         partition,
