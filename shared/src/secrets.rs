@@ -49,21 +49,17 @@ impl Findings {
 
     /// Comma-separated service keys: each unpublished and at least 32 characters.
     pub fn keys(&mut self, name: &str, value: &SecretString) -> &mut Self {
-        for key in value
-            .expose_secret()
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
-            self.value(name, key, MIN_KEY);
+        for key in crate::auth::split_keys(value) {
+            self.value(name, key.expose_secret(), MIN_KEY);
         }
         self
     }
 
-    /// Named token keys (`kid=value`): no published value.
+    /// Named token keys (`kid=value`): no published value. (A malformed list is refused by the
+    /// authenticator itself.)
     pub fn token_keys(&mut self, name: &str, value: &str) -> &mut Self {
-        for (_, key) in value.split(',').filter_map(|item| item.split_once('=')) {
-            if PUBLISHED.contains(&key.trim()) {
+        for (_, key) in crate::auth::keys::named(value).unwrap_or_default() {
+            if PUBLISHED.contains(&key.as_str()) {
                 self.0.push(format!("{name} holds the development key"));
             }
         }

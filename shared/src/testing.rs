@@ -48,6 +48,19 @@ pub fn dev_token_in(user: Uuid, role: crate::auth::Role, session: Uuid) -> Strin
         .0
 }
 
+/// A header of a consumed message as text (e.g. a dead-letter copy's `dlq.reason`).
+pub fn header(message: &OwnedMessage, name: &str) -> String {
+    use rdkafka::message::Headers;
+    let headers = message
+        .headers()
+        .unwrap_or_else(|| panic!("no headers (looking for {name})"));
+    let header = headers
+        .iter()
+        .find(|h| h.key == name)
+        .unwrap_or_else(|| panic!("no {name} header"));
+    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned()
+}
+
 /// The names one test got.
 #[derive(Debug, Clone)]
 pub struct Isolation {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use serde_json::json;
 use shared::configuration::KafkaSettings;
@@ -18,7 +17,7 @@ use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec, RawEvent};
 use shared::kafka::producer::EventProducer;
 use shared::metrics::{new_registry, ConsumerMetrics, PipelineMetrics, ProducerMetrics};
 use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineHandle, PipelineSettings};
-use shared::testing::{eventually, isolate, local_settings, read_messages};
+use shared::testing::{eventually, header, isolate, local_settings, read_messages};
 use std::sync::Mutex;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -162,6 +161,20 @@ impl Harness {
             })
     }
 
+    /// Flushes a first event of `key`, then holds that partition's flushes (released with
+    /// `hold`); returns the partition.
+    async fn hold_partition_of(&self, key: &str) -> i32 {
+        self.publish(key, json!({"n": 0})).await;
+        eventually("the first event is flushed", WAIT, || async {
+            self.pipeline.flushed.lock().unwrap().len() == 1
+        })
+        .await;
+        let partition = *self.pipeline.flushed.lock().unwrap().keys().next().unwrap();
+        self.pipeline.stuck.store(partition, Ordering::SeqCst);
+        self.pipeline.hold.store(true, Ordering::SeqCst);
+        partition
+    }
+
     fn counter(&self, name: &str) -> f64 {
         self.registry
             .gather()
@@ -237,15 +250,8 @@ async fn a_hanging_partition_is_paused_and_never_holds_up_the_others() {
 #[actix_web::test]
 async fn a_dead_lettered_event_never_moves_the_committed_offset_past_unflushed_ones() {
     let h = Harness::start().await;
-    h.publish("k", json!({"n": 0})).await;
-    eventually("the first event is flushed", WAIT, || async {
-        h.pipeline.flushed.lock().unwrap().len() == 1
-    })
-    .await;
-    let partition = *h.pipeline.flushed.lock().unwrap().keys().next().unwrap();
     // The next event hangs in its flush; one after it is dead-lettered.
-    h.pipeline.stuck.store(partition, Ordering::SeqCst);
-    h.pipeline.hold.store(true, Ordering::SeqCst);
+    let partition = h.hold_partition_of("k").await;
     h.publish("k", json!({"n": 1})).await;
     let rejected = Envelope::new("user_action", "k", json!({"reject": true}));
     h.producer.publish(topics::USER_ACTIONS, &rejected).await.unwrap();
@@ -254,14 +260,7 @@ async fn a_dead_lettered_event_never_moves_the_committed_offset_past_unflushed_o
     assert_eq!(dead[0].key(), Some(&b"k"[..]));
     let copied: Envelope = serde_json::from_slice(dead[0].payload().unwrap()).unwrap();
     assert_eq!(copied.event_id, rejected.event_id);
-    let header = |name: &str| -> String {
-        let headers = dead[0].headers().unwrap();
-        let header = headers
-            .iter()
-            .find(|h| h.key == name)
-            .unwrap_or_else(|| panic!("no {name} header"));
-        String::from_utf8(header.value.unwrap().to_vec()).unwrap()
-    };
+    let header = |name: &str| header(&dead[0], name);
     assert_eq!(header("event_id"), rejected.event_id.to_string());
     assert_eq!(header("event_type"), "user_action");
     assert_eq!(header("dlq.reason"), "payload says reject");
@@ -281,15 +280,8 @@ async fn a_dead_lettered_event_never_moves_the_committed_offset_past_unflushed_o
 #[actix_web::test]
 async fn events_a_store_rejects_are_isolated_and_dead_lettered_and_the_rest_applied() {
     let h = Harness::start().await;
-    h.publish("k", json!({"n": 0})).await;
-    eventually("the first event is flushed", WAIT, || async {
-        h.pipeline.flushed.lock().unwrap().len() == 1
-    })
-    .await;
-    let partition = *h.pipeline.flushed.lock().unwrap().keys().next().unwrap();
     // Held back so that the poison arrives inside one batch with the others.
-    h.pipeline.stuck.store(partition, Ordering::SeqCst);
-    h.pipeline.hold.store(true, Ordering::SeqCst);
+    let partition = h.hold_partition_of("k").await;
     let ns: Vec<i64> = (1..=20)
         .map(|n| match n {
             7 => STORE_REJECTS,
@@ -303,18 +295,8 @@ async fn events_a_store_rejects_are_isolated_and_dead_lettered_and_the_rest_appl
     h.publish("k", json!({"n": 0})).await; // after the poison: the offset moves past it
     h.pipeline.hold.store(false, Ordering::SeqCst);
     let dead = read_messages(&h.kafka, &topics::dead_letter(topics::USER_ACTIONS), 2, WAIT).await;
-    let reason = |i: usize| -> String {
-        let headers = dead[i].headers().unwrap();
-        let header = headers.iter().find(|h| h.key == "dlq.reason").unwrap();
-        String::from_utf8(header.value.unwrap().to_vec()).unwrap()
-    };
-    let offsets: Vec<String> = (0..2)
-        .map(|i| {
-            let headers = dead[i].headers().unwrap();
-            let header = headers.iter().find(|h| h.key == "dlq.offset").unwrap();
-            String::from_utf8(header.value.unwrap().to_vec()).unwrap()
-        })
-        .collect();
+    let reason = |i: usize| header(&dead[i], "dlq.reason");
+    let offsets: Vec<String> = dead.iter().map(|m| header(m, "dlq.offset")).collect();
     assert_eq!(offsets, vec!["7", "13"]);
     assert!(reason(0).contains("value out of range"), "{}", reason(0));
     assert!(reason(1).contains("a bug met its event"), "{}", reason(1));

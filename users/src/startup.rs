@@ -49,7 +49,6 @@ impl Application {
             outbox: outbox.clone(),
             settings: settings.users.clone(),
             limits: Limits::new(settings.users.limits.clone()),
-            trusted_proxies: settings.common.application.trusted_proxies()?,
             configured_admin: settings
                 .admin
                 .email

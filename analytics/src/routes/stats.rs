@@ -25,13 +25,12 @@ pub async fn answer<F>(state: &AppState, key: String, compute: F) -> Result<Http
 where
     F: std::future::Future<Output = Result<Value, ApiError>>,
 {
-    let request = key;
-    if let Some(mut cached) = state.cache.get(&request).await {
+    if let Some(mut cached) = state.cache.get(&key).await {
         cached["source"] = json!("cache");
         return Ok(HttpResponse::Ok().json(cached));
     }
     let mut fresh = compute.await?;
-    state.cache.put(&request, &fresh).await;
+    state.cache.put(&key, &fresh).await;
     fresh["source"] = json!("database");
     Ok(HttpResponse::Ok().json(fresh))
 }

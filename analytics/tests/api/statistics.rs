@@ -1,6 +1,6 @@
 //! Actions → exact statistics, whatever the duplicates and redeliveries.
 use chrono::{DurationRound, TimeDelta, Utc};
-use rdkafka::message::{Headers, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use serde_json::{json, Value};
 use shared::events::action::ActionKind;
 use shared::events::{event_types, topics, Envelope};
@@ -161,14 +161,7 @@ async fn poison_written_straight_to_kafka_is_isolated_and_every_event_around_it_
         .iter()
         .map(|m| {
             let event: Envelope = serde_json::from_slice(rdkafka::Message::payload(m).unwrap()).unwrap();
-            let headers = rdkafka::Message::headers(m).unwrap();
-            let reason = headers
-                .iter()
-                .find(|h| h.key == "dlq.reason")
-                .unwrap()
-                .value
-                .unwrap();
-            (event.event_id, String::from_utf8(reason.to_vec()).unwrap())
+            (event.event_id, shared::testing::header(m, "dlq.reason"))
         })
         .collect();
     reasons.sort_by_key(|(id, _)| *id != ancient.event_id);

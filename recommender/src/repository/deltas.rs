@@ -58,16 +58,7 @@ pub async fn heads_after(
     watermarks: &BTreeMap<i32, i64>,
     limit: u64,
 ) -> anyhow::Result<Vec<RecordHead>> {
-    let (partitions, offsets) = arrays(watermarks);
-    let sql = "SELECT d.partition, d.base_offset, d.next_offset FROM model_deltas d \
-               WHERE NOT EXISTS (SELECT 1 FROM unnest($1::int[], $2::int8[]) AS w(p, o) \
-                                 WHERE w.p = d.partition AND d.next_offset <= w.o) \
-               ORDER BY d.partition, d.next_offset LIMIT $3";
-    let rows = db
-        .query_all(statement(
-            sql,
-            vec![partitions.into(), offsets.into(), (limit as i64).into()],
-        ))
+    let rows = rows_after(db, "d.partition, d.base_offset, d.next_offset", watermarks, limit)
         .await
         .context("Failed to read delta heads")?;
     rows.into_iter()
@@ -115,19 +106,32 @@ pub async fn after(
     watermarks: &BTreeMap<i32, i64>,
     limit: u64,
 ) -> anyhow::Result<Vec<StoredDelta>> {
-    let (partitions, offsets) = arrays(watermarks);
-    let sql = "SELECT d.partition, d.base_offset, d.next_offset, d.created_at, d.data FROM model_deltas d \
-               WHERE NOT EXISTS (SELECT 1 FROM unnest($1::int[], $2::int8[]) AS w(p, o) \
-                                 WHERE w.p = d.partition AND d.next_offset <= w.o) \
-               ORDER BY d.partition, d.next_offset LIMIT $3";
-    let rows = db
-        .query_all(statement(
-            sql,
-            vec![partitions.into(), offsets.into(), (limit as i64).into()],
-        ))
+    let columns = "d.partition, d.base_offset, d.next_offset, d.created_at, d.data";
+    let rows = rows_after(db, columns, watermarks, limit)
         .await
         .context("Failed to read deltas")?;
     rows.into_iter().map(stored).collect()
+}
+
+/// `columns` of up to `limit` records past the watermarks, in offset order per partition.
+async fn rows_after(
+    db: &impl ConnectionTrait,
+    columns: &str,
+    watermarks: &BTreeMap<i32, i64>,
+    limit: u64,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    let (partitions, offsets) = arrays(watermarks);
+    let sql = format!(
+        "SELECT {columns} FROM model_deltas d \
+         WHERE NOT EXISTS (SELECT 1 FROM unnest($1::int[], $2::int8[]) AS w(p, o) \
+                           WHERE w.p = d.partition AND d.next_offset <= w.o) \
+         ORDER BY d.partition, d.next_offset LIMIT $3"
+    );
+    db.query_all(statement(
+        &sql,
+        vec![partitions.into(), offsets.into(), (limit as i64).into()],
+    ))
+    .await
 }
 
 /// Deletes records covered by the watermarks and older than `keep_seconds` (replicas that lag

@@ -549,7 +549,10 @@ async fn poison_written_straight_to_kafka_is_dead_lettered_and_the_model_stays_s
         WAIT,
     )
     .await;
-    let reasons: Vec<String> = dead.iter().map(dlq_reason).collect();
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|m| shared::testing::header(m, "dlq.reason"))
+        .collect();
     assert!(reasons[0].contains("occurred_at"), "{reasons:?}");
     assert!(reasons[1].contains("rate needs a value"), "{reasons:?}");
     let dead = shared::testing::read_messages(
@@ -559,7 +562,7 @@ async fn poison_written_straight_to_kafka_is_dead_lettered_and_the_model_stays_s
         WAIT,
     )
     .await;
-    assert!(dlq_reason(&dead[0]).contains("control characters"));
+    assert!(shared::testing::header(&dead[0], "dlq.reason").contains("control characters"));
     // Popularity stayed finite: every score is a number.
     let popular: Value = app
         .get("/recommendations/popular?category=Books&limit=50")
@@ -578,13 +581,6 @@ async fn poison_written_straight_to_kafka_is_dead_lettered_and_the_model_stays_s
         "{popular}"
     );
     assert!(!popular.to_string().contains(&poisoned.to_string()));
-}
-
-fn dlq_reason(message: &rdkafka::message::OwnedMessage) -> String {
-    use rdkafka::message::{Headers, Message};
-    let headers = message.headers().unwrap();
-    let reason = headers.iter().find(|h| h.key == "dlq.reason").unwrap();
-    String::from_utf8(reason.value.unwrap().to_vec()).unwrap()
 }
 
 #[actix_web::test]

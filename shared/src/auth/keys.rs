@@ -18,7 +18,7 @@ use ring::signature::KeyPair;
 use secrecy::{ExposeSecret, SecretString};
 
 /// `kid=value` pairs separated by commas (whitespace around them ignored).
-fn named(list: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn named(list: &str) -> anyhow::Result<Vec<(String, String)>> {
     list.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())

@@ -259,7 +259,7 @@ impl Authenticator {
 }
 
 /// Comma-separated keys; empty entries ignored.
-fn split_keys(keys: &SecretString) -> Vec<SecretString> {
+pub(crate) fn split_keys(keys: &SecretString) -> Vec<SecretString> {
     keys.expose_secret()
         .split(',')
         .map(str::trim)

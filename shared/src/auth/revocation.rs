@@ -66,35 +66,21 @@ impl Revocations {
         revoked.sessions.contains_key(&session) || revoked.users.contains_key(&user)
     }
 
-    /// Entries held (a gauge).
-    pub fn len(&self) -> usize {
-        let revoked = self.revoked.read().unwrap_or_else(|e| e.into_inner());
-        revoked.sessions.len() + revoked.users.len()
-    }
-
-    /// True when nothing is revoked.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Revoked> {
         self.revoked.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies one `user_updates` event (others are ignored).
-    fn apply(&self, event_type: &str, payload: &[u8]) -> anyhow::Result<()> {
-        #[derive(serde::Deserialize)]
-        struct Envelope<P> {
-            payload: P,
-        }
-        match event_type {
+    /// Applies one `user_updates` message (other event types are ignored).
+    fn apply(&self, message: &[u8]) -> anyhow::Result<()> {
+        let event = crate::events::decode(Some(message))?;
+        match event.event_type.as_str() {
             event_types::USER_SESSIONS_ENDED => {
-                let event: Envelope<UserSessionsEnded> = serde_json::from_slice(payload)?;
-                self.end_sessions(&event.payload.session_ids);
+                let ended: UserSessionsEnded = event.payload_as()?;
+                self.end_sessions(&ended.session_ids);
             }
             event_types::USER_DELETED => {
-                let event: Envelope<UserDeleted> = serde_json::from_slice(payload)?;
-                self.delete_user(event.payload.id);
+                let deleted: UserDeleted = event.payload_as()?;
+                self.delete_user(deleted.id);
             }
             _ => {}
         }
@@ -151,13 +137,8 @@ impl RevocationFeed {
         Ok(Self { caught_up, stop })
     }
 
-    /// True once the events that existed at start are applied (a `/ready` condition: before
-    /// that, a revoked token could still pass).
-    pub fn caught_up(&self) -> bool {
-        self.caught_up.load(Ordering::Relaxed)
-    }
-
-    /// A `/ready` check.
+    /// A `/ready` check: up once the events that existed at start are applied (before that, a
+    /// revoked token could still pass).
     pub fn check(&self) -> crate::http::health::OwnCheck {
         let caught_up = self.caught_up.clone();
         Arc::new(move || {
@@ -213,7 +194,7 @@ impl Feed {
                 }
             };
             if let Some(payload) = message.payload() {
-                if let Err(e) = self.apply(payload) {
+                if let Err(e) = self.revocations.apply(payload) {
                     tracing::warn!(error.cause_chain = ?e, offset = message.offset(), "revocation event ignored");
                 }
             }
@@ -229,15 +210,6 @@ impl Feed {
                 }
             }
         }
-    }
-
-    fn apply(&self, payload: &[u8]) -> anyhow::Result<()> {
-        #[derive(serde::Deserialize)]
-        struct Head {
-            event_type: String,
-        }
-        let head: Head = serde_json::from_slice(payload).context("not an envelope")?;
-        self.revocations.apply(&head.event_type, payload)
     }
 
     /// Assigns every partition at the first offset of the last `since`; returns each

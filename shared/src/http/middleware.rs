@@ -23,11 +23,7 @@ pub struct RootSpan;
 
 impl RootSpanBuilder for RootSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
-        let trusted = request
-            .app_data::<web::Data<TrustedProxies>>()
-            .map(|t| t.0.clone())
-            .unwrap_or_default();
-        let client = super::client_address(request.peer_addr().map(|a| a.ip()), request.headers(), &trusted);
+        let client = super::client_ip(request.request());
         let request_id = request
             .extensions()
             .get::<RequestId>()

@@ -13,10 +13,14 @@ pub use json::Json;
 pub use problem::{ApiError, FieldError};
 
 /// The address of the client behind a request: the connection's peer, or, when the peer is one
-/// of `trusted_proxies`, the last address the proxies added to `X-Forwarded-For` (a client can
-/// write anything into that header itself, so it is believed only from a proxy).
-pub fn client_ip(req: &actix_web::HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> std::net::IpAddr {
-    client_address(req.peer_addr().map(|a| a.ip()), req.headers(), trusted_proxies)
+/// of the server's trusted proxies (`application.trusted_proxies`), the last address the proxies
+/// added to `X-Forwarded-For` (a client can write anything into that header itself, so it is
+/// believed only from a proxy).
+pub fn client_ip(req: &actix_web::HttpRequest) -> std::net::IpAddr {
+    let trusted = req
+        .app_data::<actix_web::web::Data<middleware::TrustedProxies>>()
+        .map_or(&[][..], |t| t.0.as_slice());
+    client_address(req.peer_addr().map(|a| a.ip()), req.headers(), trusted)
 }
 
 /// [`client_ip`] from the parts of a request (also used for the request's log span).

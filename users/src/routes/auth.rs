@@ -68,7 +68,7 @@ pub async fn login(
     let account = parsed
         .as_ref()
         .map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned());
-    state.limits.login(state.client_ip(&req), &account)?;
+    state.limits.login(shared::http::client_ip(&req), &account)?;
     let user = match parsed {
         Ok(email) => repo::find_by_email(&state.db, &email).await.map_err(unexpected)?,
         Err(_) => None,

@@ -24,15 +24,6 @@ pub struct AppState {
     pub configured_admin: Option<String>,
     /// Abuse limits and their counters.
     pub limits: Limits,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-}
-
-impl AppState {
-    /// The client address of a request (see `shared::http::client_ip`).
-    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
-        shared::http::client_ip(req, &self.trusted_proxies)
-    }
 }
 
 impl From<Refused> for shared::http::ApiError {

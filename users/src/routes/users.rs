@@ -161,7 +161,7 @@ pub async fn register(
     state: web::Data<AppState>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.register(state.client_ip(&req))?;
+    state.limits.register(shared::http::client_ip(&req))?;
     let (mut new, password) = parse_registration(body.into_inner(), state.settings.min_password_length)?;
     new.password_hash = state
         .limits
