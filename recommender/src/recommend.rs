@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
 use crate::model::replica::{Overlay, Replica};
-use crate::model::score::{score, top, Scratch};
+use crate::model::score::{boosts, score, top, Neighbourhood, Scratch};
 use crate::model::sequence::UserSequence;
 use crate::model::{Item, ModelParams};
 use crate::replication::SharedReplica;
@@ -47,16 +47,19 @@ pub struct RecommendationList {
 
 /// Popular recommendable items, overall (trending: items someone interacted with) and per
 /// category (every recommendable item, so new products reach lists too), best first: higher
-/// decayed popularity, then smaller item.
+/// decayed popularity, then smaller item. With them, the long-term score's popularity factor of
+/// every item (`N^long_popularity`, see `score`).
 #[derive(Debug, Default)]
 pub struct Rankings {
     pub trending: Vec<(Item, f64)>,
     pub by_category: HashMap<String, Vec<(Item, f64)>>,
+    boosts: Vec<f64>,
 }
 
 impl Rankings {
-    /// From the replica's popularity and the recommendable items with their categories.
-    pub fn new(replica: &Replica, recommendable: &HashMap<Item, String>) -> Self {
+    /// From the replica's counts and popularity and the recommendable items with their
+    /// categories; `long_popularity` is the exponent of the long-term popularity factor.
+    pub fn new(replica: &Replica, recommendable: &HashMap<Item, String>, long_popularity: f64) -> Self {
         let mut trending: Vec<(Item, f64)> = replica
             .popular()
             .filter(|(item, _)| recommendable.contains_key(item))
@@ -75,7 +78,13 @@ impl Rankings {
         Self {
             trending,
             by_category,
+            boosts: boosts(replica.counts_n(), long_popularity),
         }
+    }
+
+    /// The long-term popularity factor of `item` (1 when there is none).
+    pub fn boost(&self, item: Item) -> f64 {
+        self.boosts.get(item as usize).copied().unwrap_or(1.0)
     }
 
     /// The popular items of a category, best first.
@@ -89,12 +98,21 @@ impl Rankings {
 #[derive(Clone, Default)]
 pub struct RankingCache {
     current: Arc<Mutex<Option<Ranked>>>,
+    long_popularity: f64,
 }
 
 /// Rankings and the (replica, catalogue) versions they were computed at.
 type Ranked = ((u64, u64), Arc<Rankings>);
 
 impl RankingCache {
+    /// An empty cache for these model parameters.
+    pub fn new(params: &ModelParams) -> Self {
+        Self {
+            current: Arc::default(),
+            long_popularity: params.long_popularity,
+        }
+    }
+
     /// The rankings of the replica and catalogue as they are now.
     pub fn get(&self, replica: &SharedReplica, catalogue: &Catalogue) -> Arc<Rankings> {
         let key = (replica.read().version(), catalogue.version());
@@ -104,7 +122,11 @@ impl RankingCache {
                 return rankings.clone();
             }
         }
-        let rankings = Arc::new(Rankings::new(&replica.read(), &catalogue.recommendable_items()));
+        let rankings = Arc::new(Rankings::new(
+            &replica.read(),
+            &catalogue.recommendable_items(),
+            self.long_popularity,
+        ));
         *current = Some((key, rankings.clone()));
         rankings
     }
@@ -115,6 +137,16 @@ pub struct Inputs {
     neighbours: FxHashMap<Item, Vec<(Item, f64)>>,
     recommendable: HashMap<Item, String>,
     rankings: Arc<Rankings>,
+}
+
+impl Neighbourhood for Inputs {
+    fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+        self.neighbours.get(&item).map(Vec::as_slice)
+    }
+
+    fn boost(&self, item: Item) -> f64 {
+        self.rankings.boost(item)
+    }
 }
 
 /// The categories a user's list falls back on: declared interests, then the categories of
@@ -191,14 +223,8 @@ impl Inputs {
         let history = sequence
             .into_iter()
             .flat_map(|s| s.history(params.scoring_history()));
-        let scored = score(
-            history,
-            |i| self.neighbours.get(&i).map(Vec::as_slice),
-            excluded,
-            length,
-            params,
-            scratch,
-        );
+        let long_share = params.long_share(sequence.map_or(0, |s| s.seen.len()));
+        let scored = score(history, long_share, self, excluded, length, params, scratch);
         let mut items: Vec<Recommendation> = scored
             .iter()
             .filter_map(|s| {

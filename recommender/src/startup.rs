@@ -79,7 +79,7 @@ impl Application {
             Duration::from_secs(recommender.snapshot_interval_seconds),
             Duration::from_secs(recommender.delta_retention_seconds),
         );
-        let rankings = RankingCache::default();
+        let rankings = RankingCache::new(&recommender.model);
         let refresher = Refresher {
             db: infra.db.clone(),
             catalogue: catalogue.clone(),

@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::dataset::Rating;
 use super::metrics::{Accumulator, Metrics};
 use crate::model::aggregator::Aggregator;
-use crate::model::score::{most_popular, score, top, Scratch};
+use crate::model::score::{boosts, most_popular, score, top, Neighbourhood, Scratch};
 use crate::model::sequence::Interaction;
 use crate::model::{Item, ModelParams};
 
@@ -35,6 +35,18 @@ struct Trained {
     aggregator: Aggregator<u32>,
     popularity: Vec<(Item, f64)>,
     neighbours: FxHashMap<Item, Vec<(Item, f64)>>,
+    /// The long-term popularity factor of every item.
+    boosts: Vec<f64>,
+}
+
+impl Neighbourhood for Trained {
+    fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+        self.neighbours.get(&item).map(Vec::as_slice)
+    }
+
+    fn boost(&self, item: Item) -> f64 {
+        self.boosts.get(item as usize).copied().unwrap_or(1.0)
+    }
 }
 
 fn train(ratings: &[Rating], params: &ModelParams, with_neighbours: bool) -> Trained {
@@ -52,10 +64,12 @@ fn train(ratings: &[Rating], params: &ModelParams, with_neighbours: bool) -> Tra
     } else {
         FxHashMap::default()
     };
+    let boosts = boosts(counts.items.iter().map(|(&i, &n)| (i, n)), params.long_popularity);
     Trained {
         aggregator,
         popularity,
         neighbours,
+        boosts,
     }
 }
 
@@ -164,7 +178,8 @@ impl Run<'_> {
                 let history = sequence.history(params.scoring_history());
                 let scored = score(
                     history,
-                    |i| trained.neighbours.get(&i).map(Vec::as_slice),
+                    params.long_share(sequence.seen.len()),
+                    trained,
                     excluded,
                     self.k,
                     params,

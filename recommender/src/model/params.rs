@@ -28,14 +28,21 @@ pub struct ModelParams {
     pub history_decay: f64,
     /// Most recent distinct items of a user that score candidates (the short-term evidence).
     pub history_limit: usize,
-    /// Share of the long-term evidence in a score (0 = short-term only): both scores are
-    /// divided by their best candidate's and blended `(1 - w) · short + w · long`.
+    /// Largest share of the long-term evidence in a score (0 = short-term only): both scores
+    /// are divided by their best candidate's and blended `(1 - w) · short + w · long`, with `w`
+    /// from [`ModelParams::long_share`].
     pub long_weight: f64,
+    /// How much a user's long-term share grows each time their distinct items double (0: every
+    /// user gets `long_weight`).
+    pub long_weight_per_doubling: f64,
+    /// Distinct items from which a user's long-term share grows above 0.
+    pub long_start: f64,
+    /// Candidate popularity in the long-term score: `long(j) · N_j^long_popularity` (interests
+    /// spread over a whole history lean towards items many users share; 0 = none).
+    pub long_popularity: f64,
     /// Most recent distinct items of a user that form the long-term score (bounds the cost of
     /// a list: at most this many neighbour lists are read).
     pub long_history_limit: usize,
-    /// Weight of a long-term history item `k` positions before the latest: `long_history_decay^k`.
-    pub long_history_decay: f64,
 }
 
 impl ModelParams {
@@ -46,6 +53,21 @@ impl ModelParams {
         } else {
             self.history_limit
         }
+    }
+
+    /// The long-term share `w` of a user with `items` distinct items:
+    /// `long_weight_per_doubling · log2(items / long_start)`, between 0 and `long_weight`.
+    /// A user with few items is best served by their latest ones; the more a user has done,
+    /// the more of it lies outside the recent window (docs/evaluation.md measures both).
+    pub fn long_share(&self, items: usize) -> f64 {
+        if self.long_weight <= 0.0 {
+            return 0.0;
+        }
+        if self.long_weight_per_doubling == 0.0 {
+            return self.long_weight;
+        }
+        let doublings = (items.max(1) as f64 / self.long_start.max(f64::MIN_POSITIVE)).log2();
+        (self.long_weight_per_doubling * doublings).clamp(0.0, self.long_weight)
     }
 }
 
@@ -64,8 +86,10 @@ impl ModelParams {
             history_decay: 1.0,
             history_limit: usize::MAX,
             long_weight: 0.0,
+            long_weight_per_doubling: 0.0,
+            long_start: 1.0,
+            long_popularity: 0.0,
             long_history_limit: 0,
-            long_history_decay: 1.0,
         }
     }
 }
@@ -84,9 +108,50 @@ impl Default for ModelParams {
             neighbours: 1000,
             history_decay: 0.7,
             history_limit: 20,
-            long_weight: 0.0,
-            long_history_limit: 0,
-            long_history_decay: 1.0,
+            long_weight: 0.6,
+            long_weight_per_doubling: 0.15,
+            long_start: 6.0,
+            long_popularity: 0.2,
+            long_history_limit: 1000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_long_term_share_grows_with_each_doubling_of_a_users_items_up_to_the_cap() {
+        let params = ModelParams {
+            long_weight: 0.6,
+            long_weight_per_doubling: 0.15,
+            long_start: 6.0,
+            ..ModelParams::default()
+        };
+        assert_eq!(params.long_share(0), 0.0);
+        assert_eq!(params.long_share(6), 0.0);
+        assert!((params.long_share(12) - 0.15).abs() < 1e-12);
+        assert!((params.long_share(48) - 0.45).abs() < 1e-12);
+        assert_eq!(params.long_share(96), 0.6);
+        assert_eq!(params.long_share(100_000), 0.6);
+    }
+
+    #[test]
+    fn without_growth_every_user_gets_the_cap_and_without_a_cap_nobody_any() {
+        let fixed = ModelParams {
+            long_weight: 0.4,
+            long_weight_per_doubling: 0.0,
+            ..ModelParams::default()
+        };
+        assert_eq!(fixed.long_share(1), 0.4);
+        assert_eq!(fixed.long_share(1_000), 0.4);
+        let off = ModelParams {
+            long_weight: 0.0,
+            ..ModelParams::default()
+        };
+        assert_eq!(off.long_share(1_000), 0.0);
+        assert_eq!(off.scoring_history(), off.history_limit);
+        assert_eq!(ModelParams::default().scoring_history(), 1000);
     }
 }

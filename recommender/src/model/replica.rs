@@ -275,6 +275,15 @@ impl Replica {
             .unwrap_or(0.0)
     }
 
+    /// Items anyone interacted with (`N > 0`) and their `N`.
+    pub fn counts_n(&self) -> impl Iterator<Item = (Item, f64)> + '_ {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.n > 0.0)
+            .map(|(i, s)| (i as Item, s.n))
+    }
+
     /// Items anyone interacted with (`N > 0`) and their popularity.
     pub fn popular(&self) -> impl Iterator<Item = (Item, f64)> + '_ {
         self.items

@@ -173,18 +173,92 @@ impl Scratch {
             self.best.resize(needed, (Item::MAX, 0.0));
         }
     }
+
+    /// Adds history item `i`'s evidence for candidate `j`.
+    fn add(&mut self, j: Item, i: Item, short: f64, long: f64, share: f64) {
+        self.grow(j);
+        let slot = j as usize;
+        if self.score[slot] == 0.0 && self.long[slot] == 0.0 {
+            self.touched.push(j);
+        }
+        self.score[slot] += short;
+        self.long[slot] += long;
+        // The reason: the history item contributing most.
+        let contribution = short + share * long;
+        let best = &mut self.best[slot];
+        if contribution > best.1 || (contribution == best.1 && i < best.0) {
+            *best = (i, contribution);
+        }
+    }
+
+    /// Clears what the last user touched.
+    fn reset(&mut self) {
+        for j in self.touched.drain(..) {
+            self.score[j as usize] = 0.0;
+            self.long[j as usize] = 0.0;
+            self.best[j as usize] = (Item::MAX, 0.0);
+        }
+    }
+
+    /// `score = (1 - w) · short / max short + w · long / max long` over the touched candidates.
+    fn blend(&mut self, w: f64) {
+        let max = |values: &[f64]| {
+            self.touched
+                .iter()
+                .map(|&j| values[j as usize])
+                .fold(0.0_f64, f64::max)
+        };
+        let (short_max, long_max) = (max(&self.score), max(&self.long));
+        let scaled = |value: f64, max: f64| if max > 0.0 { value / max } else { 0.0 };
+        for &j in &self.touched {
+            let slot = j as usize;
+            let (short, long) = (self.score[slot], self.long[slot]);
+            self.score[slot] = (1.0 - w) * scaled(short, short_max) + w * scaled(long, long_max);
+        }
+    }
+}
+
+/// What scoring reads of the global model.
+pub trait Neighbourhood {
+    /// The most similar items to `item` with their similarities, if it has any.
+    fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]>;
+    /// The long-term score's popularity factor of candidate `item`: `N^long_popularity`.
+    fn boost(&self, item: Item) -> f64;
+}
+
+/// `N^exponent` of every item, dense over item numbers (1 where there is no count, or for a 0
+/// exponent): the long-term popularity factor, computed once per model version.
+pub fn boosts(counts: impl Iterator<Item = (Item, f64)>, exponent: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    if exponent == 0.0 {
+        return out;
+    }
+    for (item, n) in counts {
+        let slot = item as usize;
+        if out.len() <= slot {
+            out.resize(slot + 1, 1.0);
+        }
+        if n > 0.0 {
+            out[slot] = n.powf(exponent);
+        }
+    }
+    out
 }
 
 /// Scores candidates for a user from their most recent items `history` (`(item, distance from
 /// the latest position, strength)`, most recent first), skipping `excluded` items; returns the
 /// best `k`. Short-term: `short(j) = Σ strength(i) · history_decay^distance(i) · sim(i, j)` over
-/// the `history_limit` most recent items. With `long_weight > 0`, long-term evidence too:
-/// `long(j)` the same sum with `long_history_decay` over the `long_history_limit` most recent,
-/// and `score(j) = (1 - w) · short(j) / max short + w · long(j) / max long` (each score scaled
-/// by its best candidate's, so neither dominates by its magnitude alone).
-pub fn score<'a, H, N, E>(
+/// the `history_limit` most recent items. With a long-term share `w > 0` (see
+/// [`ModelParams::long_share`]), long-term evidence too: `long(j) = Σ strength(i) · sim(i, j)`
+/// over the `long_history_limit` most recent, and
+/// `score(j) = (1 - w) · short(j) / max short + w · long(j) / max long` (each scaled by its best
+/// candidate's, so neither dominates by its magnitude alone), where `long(j)` is multiplied by
+/// the candidate's popularity factor `N_j^long_popularity` first. The cost is one neighbour list
+/// per history item read: at most `max(history_limit, long_history_limit)`.
+pub fn score<H, M, E>(
     history: H,
-    neighbours: N,
+    long_share: f64,
+    model: &M,
     excluded: E,
     k: usize,
     params: &ModelParams,
@@ -192,51 +266,34 @@ pub fn score<'a, H, N, E>(
 ) -> Vec<Scored>
 where
     H: IntoIterator<Item = (Item, u32, f64)>,
-    N: Fn(Item) -> Option<&'a [(Item, f64)]>,
+    M: Neighbourhood + ?Sized,
     E: Fn(Item) -> bool,
 {
-    let blend = params.long_weight > 0.0;
-    let (short_limit, long_limit) = if blend {
-        (params.history_limit, params.long_history_limit)
-    } else {
-        (params.history_limit, 0)
-    };
-    for (rank, (i, distance, strength)) in history.into_iter().enumerate() {
-        let short = if rank < short_limit {
+    let blend = long_share > 0.0;
+    let long_limit = if blend { params.long_history_limit } else { 0 };
+    let limit = params.history_limit.max(long_limit);
+    for (rank, (i, distance, strength)) in history.into_iter().take(limit).enumerate() {
+        let short = if rank < params.history_limit {
             strength * params.history_decay.powi(distance as i32)
         } else {
             0.0
         };
-        let long = if rank < long_limit {
-            strength * params.long_history_decay.powi(distance as i32)
-        } else {
-            0.0
-        };
+        let long = if rank < long_limit { strength } else { 0.0 };
         if short == 0.0 && long == 0.0 {
-            if rank >= short_limit.max(long_limit) {
-                break;
-            }
             continue;
         }
-        let Some(row) = neighbours(i) else { continue };
+        let Some(row) = model.neighbours(i) else { continue };
         for &(j, sim) in row {
-            scratch.grow(j);
-            let slot = j as usize;
-            if scratch.score[slot] == 0.0 && scratch.long[slot] == 0.0 {
-                scratch.touched.push(j);
-            }
-            scratch.score[slot] += short * sim;
-            scratch.long[slot] += long * sim;
-            // The reason: the history item contributing most (short-term first, as shown).
-            let contribution = (short + params.long_weight * long) * sim;
-            let best = &mut scratch.best[slot];
-            if contribution > best.1 || (contribution == best.1 && i < best.0) {
-                *best = (i, contribution);
-            }
+            scratch.add(j, i, short * sim, long * sim, long_share);
         }
     }
     if blend {
-        blend_scores(scratch, params.long_weight);
+        if params.long_popularity != 0.0 {
+            for &j in &scratch.touched {
+                scratch.long[j as usize] *= model.boost(j);
+            }
+        }
+        scratch.blend(long_share);
     }
     // Exclusions are checked once per candidate, not once per contribution.
     let mut ranked: Vec<(Item, f64)> = scratch
@@ -254,38 +311,8 @@ where
             because: scratch.best[item as usize].0,
         })
         .collect();
-    for j in scratch.touched.drain(..) {
-        scratch.score[j as usize] = 0.0;
-        scratch.long[j as usize] = 0.0;
-        scratch.best[j as usize] = (Item::MAX, 0.0);
-    }
+    scratch.reset();
     scored
-}
-
-/// `score = (1 - w) · short / max short + w · long / max long` over the touched candidates.
-fn blend_scores(scratch: &mut Scratch, w: f64) {
-    let max = |values: &[f64]| {
-        scratch
-            .touched
-            .iter()
-            .map(|&j| values[j as usize])
-            .fold(0.0_f64, f64::max)
-    };
-    let (short_max, long_max) = (max(&scratch.score), max(&scratch.long));
-    for &j in &scratch.touched {
-        let slot = j as usize;
-        let short = if short_max > 0.0 {
-            scratch.score[slot] / short_max
-        } else {
-            0.0
-        };
-        let long = if long_max > 0.0 {
-            scratch.long[slot] / long_max
-        } else {
-            0.0
-        };
-        scratch.score[slot] = (1.0 - w) * short + w * long;
-    }
 }
 
 /// The `k` most popular items (by `N`) not `excluded`, best first.
@@ -305,6 +332,19 @@ pub fn most_popular<E: Fn(Item) -> bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Neighbour rows without popularity factors.
+    struct Rows(FxHashMap<Item, Vec<(Item, f64)>>);
+
+    impl Neighbourhood for Rows {
+        fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+            self.0.get(&item).map(Vec::as_slice)
+        }
+
+        fn boost(&self, _: Item) -> f64 {
+            1.0
+        }
+    }
 
     #[test]
     fn cosine_similarity_of_binary_counts() {
@@ -331,15 +371,17 @@ mod tests {
             history_decay: 0.5,
             ..ModelParams::plain_cosine()
         };
-        let rows: FxHashMap<Item, Vec<(Item, f64)>> =
+        let rows = Rows(
             [(1, vec![(3, 1.0), (4, 0.2)]), (2, vec![(3, 0.4), (5, 1.0)])]
                 .into_iter()
-                .collect();
+                .collect(),
+        );
         // 1 is the latest item (distance 0), 2 one position before (weight 0.5).
         let mut scratch = Scratch::default();
         let scored = score(
             [(1, 0, 1.0), (2, 1, 1.0)],
-            |i| rows.get(&i).map(Vec::as_slice),
+            0.0,
+            &rows,
             |j| j == 5,
             10,
             &params,
@@ -347,5 +389,163 @@ mod tests {
         );
         let got: Vec<(Item, f64, Item)> = scored.iter().map(|s| (s.item, s.score, s.because)).collect();
         assert_eq!(got, vec![(3, 1.2, 1), (4, 0.2, 1)]);
+    }
+
+    /// Neighbour rows with popularity factors.
+    struct Boosted(FxHashMap<Item, Vec<(Item, f64)>>, FxHashMap<Item, f64>);
+
+    impl Neighbourhood for Boosted {
+        fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+            self.0.get(&item).map(Vec::as_slice)
+        }
+
+        fn boost(&self, item: Item) -> f64 {
+            self.1.get(&item).copied().unwrap_or(1.0)
+        }
+    }
+
+    #[test]
+    fn a_long_term_share_blends_recent_and_whole_history_evidence_scaled_by_their_best() {
+        let params = ModelParams {
+            history_decay: 0.5,
+            history_limit: 1,
+            long_weight: 0.5,
+            long_history_limit: 10,
+            long_popularity: 1.0,
+            ..ModelParams::plain_cosine()
+        };
+        // 1 is the latest item; 2 an old one. Short-term: only 1 (limit 1) → 3: 1.0, 4: 0.5.
+        // Long-term: 3: 1.0, 4: 0.5, 5: 1.0 (from 2), times N: 3 ×1, 4 ×4, 5 ×1 → 3: 1, 4: 2, 5: 1.
+        let model = Boosted(
+            [(1, vec![(3, 1.0), (4, 0.5)]), (2, vec![(5, 1.0)])]
+                .into_iter()
+                .collect(),
+            [(3, 1.0), (4, 4.0), (5, 1.0)].into_iter().collect(),
+        );
+        let mut scratch = Scratch::default();
+        let scored = score(
+            [(1, 0, 1.0), (2, 7, 1.0)],
+            0.5,
+            &model,
+            |_| false,
+            10,
+            &params,
+            &mut scratch,
+        );
+        let got: Vec<(Item, f64, Item)> = scored.iter().map(|s| (s.item, s.score, s.because)).collect();
+        // 4: 0.5 · 0.5/1 + 0.5 · 2/2 = 0.75; 3: 0.5 · 1 + 0.5 · 0.5 = 0.75 (tie: smaller item
+        // first); 5: 0.5 · 0.5 = 0.25, because of the old item.
+        assert_eq!(got, vec![(3, 0.75, 1), (4, 0.75, 1), (5, 0.25, 2)]);
+        // Without a share the old item adds nothing.
+        let short = score(
+            [(1, 0, 1.0), (2, 7, 1.0)],
+            0.0,
+            &model,
+            |_| false,
+            10,
+            &params,
+            &mut scratch,
+        );
+        let got: Vec<Item> = short.iter().map(|s| s.item).collect();
+        assert_eq!(got, vec![3, 4]);
+    }
+
+    /// Straight from the formula in `score`'s documentation, with no buffers.
+    fn reference(
+        history: &[(Item, u32, f64)],
+        share: f64,
+        model: &Boosted,
+        params: &ModelParams,
+        k: usize,
+    ) -> Vec<(Item, f64)> {
+        let long_limit = if share > 0.0 { params.long_history_limit } else { 0 };
+        let mut short: FxHashMap<Item, f64> = FxHashMap::default();
+        let mut long: FxHashMap<Item, f64> = FxHashMap::default();
+        for (rank, &(i, distance, strength)) in history.iter().enumerate() {
+            for &(j, sim) in model.neighbours(i).unwrap_or_default() {
+                let s = if rank < params.history_limit {
+                    strength * params.history_decay.powi(distance as i32) * sim
+                } else {
+                    0.0
+                };
+                let l = if rank < long_limit { strength * sim } else { 0.0 };
+                if s > 0.0 || l > 0.0 {
+                    *short.entry(j).or_default() += s;
+                    *long.entry(j).or_default() += l * model.boost(j);
+                }
+            }
+        }
+        let short_max = short.values().fold(0.0_f64, |a, &b| a.max(b));
+        let long_max = long.values().fold(0.0_f64, |a, &b| a.max(b));
+        let scaled = |v: f64, max: f64| if max > 0.0 { v / max } else { 0.0 };
+        let mut out: Vec<(Item, f64)> = short
+            .iter()
+            .map(|(&j, &s)| {
+                let score = if share > 0.0 {
+                    (1.0 - share) * scaled(s, short_max) + share * scaled(long[&j], long_max)
+                } else {
+                    s
+                };
+                (j, score)
+            })
+            .collect();
+        top(&mut out, k);
+        out
+    }
+
+    proptest::proptest! {
+        /// Scoring with buffers reused from user to user (as a flush does) gives what the
+        /// formula gives for each user alone, for any history, share and popularity factors.
+        #[test]
+        fn scores_follow_the_formula_whatever_the_previous_user_left_in_the_buffers(
+            rows in proptest::collection::vec(
+                proptest::collection::vec((0u32..30, 1u32..100), 0..8), 30),
+            counts in proptest::collection::vec(1u32..50, 30),
+            users in proptest::collection::vec(
+                (proptest::collection::vec((0u32..30, 1u32..4), 0..40), 0u32..4), 1..4),
+        ) {
+            let params = ModelParams {
+                history_limit: 5,
+                history_decay: 0.7,
+                long_weight: 0.6,
+                long_history_limit: 25,
+                long_popularity: 0.2,
+                ..ModelParams::plain_cosine()
+            };
+            let model = Boosted(
+                rows.iter()
+                    .enumerate()
+                    .map(|(i, row)| {
+                        let mut row: Vec<(Item, f64)> =
+                            row.iter().map(|&(j, s)| (j, f64::from(s) / 100.0)).collect();
+                        row.sort_by_key(|r| r.0);
+                        row.dedup_by_key(|r| r.0);
+                        (i as Item, row)
+                    })
+                    .collect(),
+                counts.iter().enumerate().map(|(j, &n)| (j as Item, f64::from(n).powf(0.2))).collect(),
+            );
+            let mut scratch = Scratch::default();
+            for (items, share) in users {
+                // Distinct items, most recent first, one position apart.
+                let mut history: Vec<(Item, u32, f64)> = Vec::new();
+                for (item, strength) in items {
+                    if !history.iter().any(|h| h.0 == item) {
+                        history.push((item, history.len() as u32, f64::from(strength)));
+                    }
+                }
+                let share = f64::from(share) * 0.2;
+                let got: Vec<(Item, f64)> =
+                    score(history.iter().copied(), share, &model, |_| false, 10, &params, &mut scratch)
+                        .iter()
+                        .map(|s| (s.item, s.score))
+                        .collect();
+                let expected = reference(&history, share, &model, &params, 10);
+                proptest::prop_assert_eq!(got.len(), expected.len());
+                for (g, e) in got.iter().zip(&expected) {
+                    proptest::prop_assert!((g.1 - e.1).abs() < 1e-9, "{:?} vs {:?}", got, expected);
+                }
+            }
+        }
     }
 }

@@ -320,4 +320,41 @@ mod tests {
             vec![(1, 0, 1.0), (2, 1, 1.0)]
         );
     }
+
+    proptest::proptest! {
+        /// What long-term scoring reads is maintained event by event: the sequence holds the
+        /// user's most recent distinct items (as many as scoring reads), most recent first, and
+        /// counts every distinct item the user ever had (the long-term share's input).
+        #[test]
+        fn a_sequence_keeps_the_latest_distinct_items_scoring_reads(
+            events in proptest::collection::vec((0u32..60, 0i64..3), 0..300),
+        ) {
+            let params = ModelParams {
+                pair_window: 5,
+                history_limit: 4,
+                long_history_limit: 25,
+                ..ModelParams::default()
+            };
+            let mut time = 0;
+            let timed: Vec<(Item, i64)> = events
+                .iter()
+                .map(|&(item, step)| {
+                    time += step;
+                    (item, time)
+                })
+                .collect();
+            let (user, _) = run(&timed, &params);
+            let mut expected: Vec<Item> = Vec::new();
+            for &(item, _) in timed.iter().rev() {
+                if !expected.contains(&item) {
+                    expected.push(item);
+                }
+            }
+            let distinct = expected.len();
+            expected.truncate(params.scoring_history());
+            let got: Vec<Item> = user.history(params.scoring_history()).map(|(i, _, _)| i).collect();
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(user.seen.len(), distinct);
+        }
+    }
 }
