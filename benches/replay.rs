@@ -257,13 +257,21 @@ async fn post_ratings(
         .map(|(user, batches)| async move {
             let mut count = 0;
             for actions in batches {
-                let response = client
-                    .post(format!("{base}/users/{user}/actions"))
-                    .header("x-api-key", INGEST_KEY)
-                    .json(&actions)
-                    .send()
-                    .await?;
-                anyhow::ensure!(response.status() == 202, "actions answered {}", response.status());
+                loop {
+                    let response = client
+                        .post(format!("{base}/users/{user}/actions"))
+                        .header("x-api-key", INGEST_KEY)
+                        .json(&actions)
+                        .send()
+                        .await?;
+                    // Heavy users exceed the per-user action rate: wait as told, as a client should.
+                    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                        tokio::time::sleep(retry_after(&response)).await;
+                        continue;
+                    }
+                    anyhow::ensure!(response.status() == 202, "actions answered {}", response.status());
+                    break;
+                }
                 count += actions.len();
             }
             Ok::<usize, anyhow::Error>(count)
@@ -273,6 +281,17 @@ async fn post_ratings(
         accepted += count?;
     }
     Ok(accepted)
+}
+
+/// The wait a 429 answer asks for (`Retry-After` in seconds; 1 s if absent).
+fn retry_after(response: &reqwest::Response) -> Duration {
+    let seconds = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(seconds.clamp(1, 60))
 }
 
 /// Until the recommender and analytics report no lag twice in a row; the time it happened.
