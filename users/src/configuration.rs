@@ -42,10 +42,16 @@ pub struct UsersSettings {
     /// Abuse limits (logins, registrations, password hashes, actions).
     #[serde(default)]
     pub limits: crate::domain::limits::LimitSettings,
+    /// Users remembered as existing, so that ingesting an action for them needs no query.
+    #[serde(default = "default_known_users")]
+    pub known_users_capacity: usize,
 }
 
 fn default_max_actions() -> usize {
     500
+}
+fn default_known_users() -> usize {
+    100_000
 }
 fn default_min_password() -> usize {
     10
@@ -60,6 +66,7 @@ impl Default for UsersSettings {
             max_actions_per_request: default_max_actions(),
             min_password_length: default_min_password(),
             session_ttl_seconds: default_session_ttl(),
+            known_users_capacity: default_known_users(),
             limits: Default::default(),
         }
     }

@@ -12,6 +12,7 @@ use crate::domain::email::Email;
 use crate::domain::limits::Limits;
 use crate::domain::password::Password;
 use crate::migration::Migrator;
+use crate::repository::known_users::KnownUsers;
 use crate::repository::users::ensure_admin;
 use crate::routes::{self, AppState};
 
@@ -49,6 +50,7 @@ impl Application {
             outbox: outbox.clone(),
             settings: settings.users.clone(),
             limits: Limits::new(settings.users.limits.clone()),
+            known_users: KnownUsers::new(settings.users.known_users_capacity, &auth.revocations()),
             configured_admin: settings
                 .admin
                 .email

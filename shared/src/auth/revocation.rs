@@ -66,6 +66,19 @@ impl Revocations {
         revoked.sessions.contains_key(&session) || revoked.users.contains_key(&user)
     }
 
+    /// True when `user` was deleted within the memory of this instance (see
+    /// [`Revocations::memory`]).
+    pub fn is_user_deleted(&self, user: Uuid) -> bool {
+        let revoked = self.revoked.read().unwrap_or_else(|e| e.into_inner());
+        revoked.users.contains_key(&user)
+    }
+
+    /// How long a revocation is remembered after it arrives: the longest an access token lives
+    /// plus a minute of clock leeway.
+    pub fn memory(&self) -> Duration {
+        Duration::from_secs(self.keep_seconds.max(0) as u64)
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Revoked> {
         self.revoked.write().unwrap_or_else(|e| e.into_inner())
     }

@@ -36,6 +36,31 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = JsonBytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await?;
+            parse(&bytes).map(Json).map_err(Into::into)
+        })
+    }
+}
+
+/// The raw body of a JSON request, its content type and size checked like [`Json`]'s (415,
+/// 413), for handlers that parse it themselves.
+#[derive(Debug)]
+pub struct JsonBytes(pub web::Bytes);
+
+impl Deref for JsonBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl FromRequest for JsonBytes {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -62,7 +87,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if bytes.len() > limit {
                 return Err(too_large(limit).into());
             }
-            parse(&bytes).map(Json).map_err(Into::into)
+            Ok(JsonBytes(bytes))
         })
     }
 }

@@ -5,16 +5,15 @@ use chrono::Utc;
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::auth::{Caller, Scope};
+use shared::auth::{Authenticator, Caller, Scope};
 use shared::db::unexpected;
 use shared::events::{event_types, topics, Envelope};
-use shared::http::json::from_value;
-use shared::http::{ApiError, FieldError, Json};
+use shared::http::json::{from_value, parse, JsonBytes};
+use shared::http::{ApiError, FieldError};
 use uuid::Uuid;
 
 use super::AppState;
 use crate::domain::action::{ActionRequest, ValidAction};
-use crate::repository::users as repo;
 
 /// Mounts `/users/{id}/actions`.
 pub fn config_actions_api(cfg: &mut web::ServiceConfig) {
@@ -39,9 +38,63 @@ pub enum ActionsBody {
     Many(Vec<ActionRequest>),
 }
 
-/// Parses one action or a batch; every invalid field of every item is reported.
-fn parse_actions(body: Value, user: Uuid, max: usize) -> Result<Vec<ValidAction>, ApiError> {
+/// Parses one action or a batch; every invalid field of every item is reported. A well-formed
+/// body is read straight into typed actions; only a body that does not fit is read again as a
+/// JSON tree to name every offending field.
+fn parse_actions(body: &[u8], user: Uuid, max: usize) -> Result<Vec<ValidAction>, ApiError> {
     let now = Utc::now();
+    let typed = if body.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice::<Vec<ActionRequest>>(body).ok()
+    } else {
+        serde_json::from_slice::<ActionRequest>(body)
+            .ok()
+            .map(|one| vec![one])
+    };
+    match typed {
+        Some(requests) if !requests.is_empty() && requests.len() <= max => {
+            let single = !body.trim_ascii_start().starts_with(b"[");
+            validate_all(
+                requests.into_iter().enumerate().map(|(i, request)| {
+                    let prefix = if single { String::new() } else { format!("[{i}]") };
+                    (prefix, Ok(request))
+                }),
+                user,
+                now,
+            )
+        }
+        _ => parse_tree(parse::<Value>(body)?, user, max, now),
+    }
+}
+
+/// Validates parsed items (`Err`: the item's parse errors), collecting every error.
+fn validate_all(
+    items: impl Iterator<Item = (String, Result<ActionRequest, Vec<FieldError>>)>,
+    user: Uuid,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<ValidAction>, ApiError> {
+    let mut valid = Vec::new();
+    let mut errors = Vec::new();
+    for (prefix, parsed) in items {
+        match parsed.and_then(|request| request.validate(user, now, &prefix)) {
+            Ok(action) => valid.push(action),
+            Err(mut field_errors) => errors.append(&mut field_errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(valid)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// The slow path: the body as a JSON tree, each item parsed on its own to report its errors
+/// under its index.
+fn parse_tree(
+    body: Value,
+    user: Uuid,
+    max: usize,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<ValidAction>, ApiError> {
     let items: Vec<(String, Value)> = match body {
         Value::Array(items) if items.is_empty() => return Err(too_few()),
         Value::Array(items) if items.len() > max => {
@@ -57,22 +110,14 @@ fn parse_actions(body: Value, user: Uuid, max: usize) -> Result<Vec<ValidAction>
             .collect(),
         single => vec![(String::new(), single)],
     };
-    let mut valid = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (prefix, item) in items {
-        let parsed = from_value::<ActionRequest>(item, &prefix)
-            .map_err(|e| e.problem().errors.clone())
-            .and_then(|request| request.validate(user, now, &prefix));
-        match parsed {
-            Ok(action) => valid.push(action),
-            Err(mut field_errors) => errors.append(&mut field_errors),
-        }
-    }
-    if errors.is_empty() {
-        Ok(valid)
-    } else {
-        Err(ApiError::validation(errors))
-    }
+    validate_all(
+        items.into_iter().map(|(prefix, item)| {
+            let parsed = from_value::<ActionRequest>(item, &prefix).map_err(|e| e.problem().errors.clone());
+            (prefix, parsed)
+        }),
+        user,
+        now,
+    )
 }
 
 fn too_few() -> ApiError {
@@ -94,17 +139,18 @@ fn too_few() -> ApiError {
         (status = 503, description = "Kafka did not acknowledge: nothing is accepted; retry with the same event ids",
             body = shared::http::problem::Problem),
     ))]
-#[tracing::instrument(skip(state, body), fields(user_id = %user_id, actions = tracing::field::Empty))]
+#[tracing::instrument(skip_all, fields(user_id = %user_id, actions = tracing::field::Empty))]
 pub async fn post_actions(
     state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
     caller: Caller,
     user_id: web::Path<Uuid>,
-    body: Json<Value>,
+    body: JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user_id.into_inner();
     // The user themself, or a backend with the ingest key; not even an admin acts as someone.
-    match caller {
-        Caller::User { id, .. } if id == user_id => {}
+    match &caller {
+        Caller::User { id, .. } if *id == user_id => {}
         Caller::Service(Scope::Ingest) => {}
         _ => {
             return Err(ApiError::new(
@@ -114,14 +160,20 @@ pub async fn post_actions(
             ))
         }
     }
-    let actions = parse_actions(body.into_inner(), user_id, state.settings.max_actions_per_request)?;
+    let actions = parse_actions(&body, user_id, state.settings.max_actions_per_request)?;
     state.limits.actions(user_id, actions.len())?;
     tracing::Span::current().record("actions", actions.len());
-    if repo::find(&state.db, user_id)
-        .await
-        .map_err(unexpected)?
-        .is_none()
-    {
+    // A user's own token proves the account exists (a deletion revokes every token of it);
+    // for an ingest key, the known users answer without a query in the common case.
+    let exists = match caller {
+        Caller::User { .. } => true,
+        Caller::Service(_) => state
+            .known_users
+            .exists(&state.db, &auth.revocations(), user_id)
+            .await
+            .map_err(unexpected)?,
+    };
+    if !exists {
         return Err(ApiError::not_found("No such user."));
     }
     let events: Vec<_> = actions
@@ -157,4 +209,53 @@ pub async fn post_actions(
         accepted: event_ids.len(),
         event_ids,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(error: ApiError) -> Vec<String> {
+        error.problem().errors.iter().map(|e| e.field.clone()).collect()
+    }
+
+    #[test]
+    fn well_formed_bodies_are_read_straight_into_actions() {
+        let user = Uuid::now_v7();
+        let one = br#" {"product_id":"0190c0de-0000-7000-8000-000000000001","action":"view"}"#;
+        assert_eq!(parse_actions(one, user, 10).map(|a| a.len()).ok(), Some(1));
+        let batch = br#"[{"product_id":"0190c0de-0000-7000-8000-000000000001","action":"view"},
+                         {"product_id":"0190c0de-0000-7000-8000-000000000002","action":"rate","value":4}]"#;
+        let actions = parse_actions(batch, user, 10).unwrap_or_default();
+        assert_eq!(actions.len(), 2);
+        assert!(actions.iter().all(|a| a.action.user_id == user));
+    }
+
+    #[test]
+    fn every_offending_field_is_named_with_its_index_whichever_path_found_it() {
+        let user = Uuid::now_v7();
+        // Parses, but fails validation (the fast path).
+        let invalid = br#"[{"product_id":"0190c0de-0000-7000-8000-000000000001","action":"view"},
+                           {"product_id":"0190c0de-0000-7000-8000-000000000002","action":"rate"}]"#;
+        assert_eq!(
+            fields(parse_actions(invalid, user, 10).unwrap_err()),
+            vec!["[1].value"]
+        );
+        // Does not parse (the slow path): both items' errors.
+        let malformed = br#"[{"product_id":"nope","action":"view"},{"product_id":"0190c0de-0000-7000-8000-000000000002","action":"jump"}]"#;
+        assert_eq!(
+            fields(parse_actions(malformed, user, 10).unwrap_err()),
+            vec!["[0].product_id", "[1].action"]
+        );
+        let single = br#"{"product_id":"0190c0de-0000-7000-8000-000000000001","action":"rate","value":9}"#;
+        assert_eq!(
+            fields(parse_actions(single, user, 10).unwrap_err()),
+            vec!["value"]
+        );
+        assert_eq!(fields(parse_actions(b"[]", user, 10).unwrap_err()), vec!["body"]);
+        let two = br#"[{"product_id":"0190c0de-0000-7000-8000-000000000001","action":"view"},
+                       {"product_id":"0190c0de-0000-7000-8000-000000000001","action":"view"}]"#;
+        assert_eq!(fields(parse_actions(two, user, 1).unwrap_err()), vec!["body"]);
+        assert_eq!(parse_actions(b"{", user, 10).unwrap_err().problem().status, 400);
+    }
 }

@@ -12,6 +12,7 @@ use shared::outbox::OutboxHandle;
 
 use crate::configuration::UsersSettings;
 use crate::domain::limits::{Limits, Refused};
+use crate::repository::known_users::KnownUsers;
 
 /// What the handlers share.
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     pub configured_admin: Option<String>,
     /// Abuse limits and their counters.
     pub limits: Limits,
+    /// Users confirmed to exist (actions posted with an ingest key).
+    pub known_users: KnownUsers,
 }
 
 impl From<Refused> for shared::http::ApiError {

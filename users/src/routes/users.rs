@@ -401,6 +401,7 @@ pub async fn delete(
     }
     state.outbox.wake();
     auth.revocations().delete_user(id);
+    state.known_users.forget(id);
     Ok(HttpResponse::NoContent().finish())
 }
 

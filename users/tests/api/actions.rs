@@ -147,6 +147,44 @@ async fn oversized_and_empty_batches_and_unknown_users_are_refused() {
 }
 
 #[actix_web::test]
+async fn an_ingest_key_cannot_post_for_a_user_deleted_after_it_was_remembered() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let path = format!("{}/api/v1/users/{}/actions", app.address, user.id);
+    let one = json!({"product_id": Uuid::now_v7(), "action": "view"});
+    let post = || {
+        app.client
+            .post(&path)
+            .header("x-api-key", "local-development-ingest-key")
+            .json(&one)
+            .send()
+    };
+    // The first answer comes from the database and is remembered; the second from memory.
+    assert_eq!(post().await.unwrap().status(), 202);
+    assert_eq!(post().await.unwrap().status(), 202);
+    let deleted = app
+        .request(
+            Method::DELETE,
+            &format!("/users/{}", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(post().await.unwrap().status(), 404);
+    // Nor with the user's own token, which the deletion revoked.
+    let own = app
+        .request(
+            Method::POST,
+            &format!("/users/{}/actions", user.id),
+            Some(&user.token),
+            Some(&one),
+        )
+        .await;
+    assert_eq!(own.status(), 401);
+}
+
+#[actix_web::test]
 async fn actions_get_503_while_kafka_is_down_and_202_once_it_is_back() {
     let (proxy, brokers, _serial) = flaky_kafka().await;
     let app = spawn_app_with(move |s| {
