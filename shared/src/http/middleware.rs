@@ -36,7 +36,7 @@ impl RootSpanBuilder for RootSpan {
             .unwrap_or("");
         let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
         tracing::info_span!(
-            "HTTP request",
+            crate::telemetry::REQUEST_SPAN,
             http.method = %request.method(),
             http.route = %route,
             http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
