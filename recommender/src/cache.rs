@@ -78,6 +78,61 @@ impl Local {
     }
 }
 
+/// Serialised answers of `GET /users/{id}/recommendations` for lists held in process, by user
+/// and limit: reading an unchanged list in an unchanged catalogue again is sending the bytes
+/// made the first time. An answer is valid only for the very list (the same allocation) and
+/// catalogue version it was made from, so a new list or any product change makes it stale.
+pub struct Answers {
+    answers: Cache<(Uuid, usize), Arc<Answer>>,
+}
+
+/// One serialised answer and what it was made from.
+struct Answer {
+    list: Arc<RecommendationList>,
+    catalogue: u64,
+    body: actix_web::web::Bytes,
+}
+
+impl Answers {
+    /// Keeps up to `capacity` answers.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            answers: Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// The answer made from `list` at `catalogue` version for this user and limit, if any.
+    pub fn get(
+        &self,
+        user: Uuid,
+        limit: usize,
+        list: &Arc<RecommendationList>,
+        catalogue: u64,
+    ) -> Option<actix_web::web::Bytes> {
+        let answer = self.answers.get(&(user, limit))?;
+        (Arc::ptr_eq(&answer.list, list) && answer.catalogue == catalogue).then(|| answer.body.clone())
+    }
+
+    /// Keeps the answer made from `list` at `catalogue` version.
+    pub fn insert(
+        &self,
+        user: Uuid,
+        limit: usize,
+        list: Arc<RecommendationList>,
+        catalogue: u64,
+        body: actix_web::web::Bytes,
+    ) {
+        self.answers.insert(
+            (user, limit),
+            Arc::new(Answer {
+                list,
+                catalogue,
+                body,
+            }),
+        );
+    }
+}
+
 /// The user-list cache.
 #[derive(Clone)]
 pub struct ListCache {

@@ -108,6 +108,7 @@ impl Application {
             metrics,
             cold: Recent::new(10_000, shared_for),
             similar: Recent::new(100_000, shared_for),
+            answers: crate::cache::Answers::new(settings.recommender.local_cache_capacity),
         });
         let routes = routes::configure(state, auth);
         let mut parts = infra.server_parts();

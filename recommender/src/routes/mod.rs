@@ -20,6 +20,8 @@ pub struct AppState {
     /// Scored neighbours by product, with the replica version they were computed at, for at
     /// most one flush interval.
     pub similar: Recent<Item, (u64, Vec<(Item, f64)>)>,
+    /// Serialised answers of lists held in process.
+    pub answers: crate::cache::Answers,
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

@@ -108,13 +108,35 @@ pub async fn for_user(
         (Source::Computed, _) => "computed",
     };
     state.metrics.served.with_label_values(&[label]).inc();
+    // Lists held in process are answered with the bytes made the last time, while neither the
+    // list nor the catalogue changed (a category filter also reads the rankings: not kept).
+    let reusable = tier == Some(Tier::Memory) && query.category.is_none();
+    let catalogue = refresher.catalogue.version();
+    if reusable {
+        if let Some(body) = state.answers.get(user, limit, &list, catalogue) {
+            return Ok(json_response(body));
+        }
+    }
     let items = visible(&state, &list, query.category.as_deref(), limit);
-    Ok(HttpResponse::Ok().json(UserRecommendations {
+    let body = serde_json::to_vec(&UserRecommendations {
         user_id: user,
         source,
         generated_at: items.1,
         items: items.0,
-    }))
+    })
+    .map_err(|e| unexpected(anyhow::Error::new(e)))?;
+    let body = actix_web::web::Bytes::from(body);
+    if reusable {
+        state.answers.insert(user, limit, list, catalogue, body.clone());
+    }
+    Ok(json_response(body))
+}
+
+/// A 200 answer with a JSON body already serialised.
+fn json_response(body: actix_web::web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 /// Drops products that stopped being recommendable since the list was made, applies the
