@@ -13,7 +13,7 @@ use recommender::evaluation::dataset::load;
 use recommender::model::aggregator::Aggregator;
 use recommender::model::delta::Delta;
 use recommender::model::replica::Replica;
-use recommender::model::score::{boosts, score, Neighbourhood, Scratch};
+use recommender::model::score::{boosts, long_lists, score, Neighbourhood, Scratch};
 use recommender::model::sequence::{Interaction, UserSequence};
 use recommender::model::{Item, ModelParams};
 use rustc_hash::FxHashMap;
@@ -21,12 +21,21 @@ use rustc_hash::FxHashMap;
 /// The neighbour lists of one user's history items and the popularity factors.
 struct Cold<'a> {
     neighbours: FxHashMap<Item, Vec<(Item, f64)>>,
+    long: FxHashMap<Item, Vec<(Item, f64)>>,
     boosts: &'a [f64],
 }
 
 impl Neighbourhood for Cold<'_> {
     fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
         self.neighbours.get(&item).map(Vec::as_slice)
+    }
+
+    fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+        if self.long.is_empty() {
+            self.neighbours(item)
+        } else {
+            self.long.get(&item).map(Vec::as_slice)
+        }
     }
 
     fn boost(&self, item: Item) -> f64 {
@@ -64,8 +73,12 @@ fn main() -> anyhow::Result<()> {
         sequences.len(),
         ratings.len()
     );
-    println!("| distinct items of the user | users | short-term only: mean / max ms | with long-term evidence: mean / max ms | neighbour lists read (max) |");
-    println!("|---|---|---|---|---|");
+    let whole_lists = ModelParams {
+        long_neighbours: 0,
+        ..production.clone()
+    };
+    println!("| distinct items of the user | users | short-term only, cold: mean / max ms | production, cold: mean / max ms | production, scoring only: mean / max ms | long-term over whole neighbour lists, scoring only: mean / max ms | neighbour lists read (max) |");
+    println!("|---|---|---|---|---|---|---|");
     for (low, high) in BUCKETS {
         let bucket: Vec<&UserSequence> = sequences
             .iter()
@@ -75,52 +88,78 @@ fn main() -> anyhow::Result<()> {
         if bucket.is_empty() {
             continue;
         }
-        let (short_mean, short_max, _) = cost(&bucket, &replica, &boosts, &short_only);
-        let (long_mean, long_max, read) = cost(&bucket, &replica, &boosts, &production);
+        let short = cost(&bucket, &replica, &boosts, &short_only);
+        let long = cost(&bucket, &replica, &boosts, &production);
+        let whole = cost(&bucket, &replica, &boosts, &whole_lists);
         let label = if high == usize::MAX {
             format!("> {}", low - 1)
         } else {
             format!("{low}–{high}")
         };
         println!(
-            "| {label} | {} | {short_mean:.2} / {short_max:.2} | {long_mean:.2} / {long_max:.2} | {read} |",
-            bucket.len()
+            "| {label} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {} |",
+            bucket.len(),
+            short.cold.0,
+            short.cold.1,
+            long.cold.0,
+            long.cold.1,
+            long.scoring.0,
+            long.scoring.1,
+            whole.scoring.0,
+            whole.scoring.1,
+            long.read
         );
     }
     Ok(())
 }
 
-/// Mean and max milliseconds per list (best of 3 per user) and the most neighbour lists one
-/// list read.
-fn cost(
-    users: &[&UserSequence],
-    replica: &Replica,
-    boosts: &[f64],
-    params: &ModelParams,
-) -> (f64, f64, usize) {
+/// Milliseconds per list, mean and max over a bucket (best of 3 per user).
+struct Cost {
+    /// Neighbour lists computed from the replica, then scoring (one user alone in a flush).
+    cold: (f64, f64),
+    /// Scoring alone (neighbour lists shared with the other users of a flush).
+    scoring: (f64, f64),
+    /// The most neighbour lists one list read.
+    read: usize,
+}
+
+fn cost(users: &[&UserSequence], replica: &Replica, boosts: &[f64], params: &ModelParams) -> Cost {
     let mut scratch = Scratch::default();
-    let (mut total, mut max, mut read) = (0.0, 0.0_f64, 0);
+    let (mut cold, mut scoring, mut read) = (Vec::new(), Vec::new(), 0);
     for sequence in users {
-        let mut best = f64::MAX;
+        let (mut best_cold, mut best_scoring) = (f64::MAX, f64::MAX);
         for _ in 0..3 {
             let started = Instant::now();
             let history: Vec<(Item, u32, f64)> = sequence.history(params.scoring_history()).collect();
+            let neighbours: FxHashMap<Item, Vec<(Item, f64)>> = history
+                .iter()
+                .map(|&(i, _, _)| (i, replica.neighbours(i, None, params)))
+                .collect();
+            let long = long_lists(neighbours.iter().map(|(&i, l)| (i, l.as_slice())), params);
             let model = Cold {
-                neighbours: history
-                    .iter()
-                    .map(|&(i, _, _)| (i, replica.neighbours(i, None, params)))
-                    .collect(),
+                neighbours,
+                long,
                 boosts,
             };
             read = read.max(model.neighbours.len());
+            let scoring_started = Instant::now();
             let share = params.long_share(sequence.seen.len());
             let excluded = |j: Item| sequence.excluded.contains(&j);
             let list = score(history, share, &model, excluded, 20, params, &mut scratch);
             std::hint::black_box(list);
-            best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+            best_scoring = best_scoring.min(scoring_started.elapsed().as_secs_f64() * 1000.0);
+            best_cold = best_cold.min(started.elapsed().as_secs_f64() * 1000.0);
         }
-        total += best;
-        max = max.max(best);
+        cold.push(best_cold);
+        scoring.push(best_scoring);
     }
-    (total / users.len() as f64, max, read)
+    let summary = |values: &[f64]| {
+        let max = values.iter().copied().fold(0.0, f64::max);
+        (values.iter().sum::<f64>() / values.len().max(1) as f64, max)
+    };
+    Cost {
+        cold: summary(&cold),
+        scoring: summary(&scoring),
+        read,
+    }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
 use crate::model::replica::{Overlay, Replica};
-use crate::model::score::{boosts, score, top, Neighbourhood, Scratch};
+use crate::model::score::{boosts, long_lists, score, top, Neighbourhood, Scratch};
 use crate::model::sequence::UserSequence;
 use crate::model::{Item, ModelParams};
 use crate::replication::SharedReplica;
@@ -135,6 +135,8 @@ impl RankingCache {
 /// What building lists reads, computed once for a batch of users.
 pub struct Inputs {
     neighbours: FxHashMap<Item, Vec<(Item, f64)>>,
+    /// The long-term score's shorter lists (empty: it reads `neighbours`).
+    long: FxHashMap<Item, Vec<(Item, f64)>>,
     recommendable: HashMap<Item, String>,
     rankings: Arc<Rankings>,
 }
@@ -142,6 +144,14 @@ pub struct Inputs {
 impl Neighbourhood for Inputs {
     fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
         self.neighbours.get(&item).map(Vec::as_slice)
+    }
+
+    fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+        if self.long.is_empty() {
+            self.neighbours(item)
+        } else {
+            self.long.get(&item).map(Vec::as_slice)
+        }
     }
 
     fn boost(&self, item: Item) -> f64 {
@@ -196,12 +206,14 @@ impl Inputs {
         items.dedup();
         // The replica is locked per item: deltas of other partitions are applied in between
         // instead of waiting for the whole batch.
-        let neighbours = items
+        let neighbours: FxHashMap<Item, Vec<(Item, f64)>> = items
             .into_iter()
             .map(|i| (i, replica.read().neighbours(i, overlay, params)))
             .collect();
+        let long = long_lists(neighbours.iter().map(|(&i, list)| (i, list.as_slice())), params);
         Self {
             neighbours,
+            long,
             recommendable: catalogue.recommendable_items(),
             rankings,
         }

@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::dataset::Rating;
 use super::metrics::{Accumulator, Metrics};
 use crate::model::aggregator::Aggregator;
-use crate::model::score::{boosts, most_popular, score, top, Neighbourhood, Scratch};
+use crate::model::score::{boosts, long_lists, most_popular, score, top, Neighbourhood, Scratch};
 use crate::model::sequence::Interaction;
 use crate::model::{Item, ModelParams};
 
@@ -37,11 +37,21 @@ struct Trained {
     neighbours: FxHashMap<Item, Vec<(Item, f64)>>,
     /// The long-term popularity factor of every item.
     boosts: Vec<f64>,
+    /// The long-term score's shorter lists (empty: it reads `neighbours`).
+    long: FxHashMap<Item, Vec<(Item, f64)>>,
 }
 
 impl Neighbourhood for Trained {
     fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
         self.neighbours.get(&item).map(Vec::as_slice)
+    }
+
+    fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+        if self.long.is_empty() {
+            self.neighbours(item)
+        } else {
+            self.long.get(&item).map(Vec::as_slice)
+        }
     }
 
     fn boost(&self, item: Item) -> f64 {
@@ -65,11 +75,13 @@ fn train(ratings: &[Rating], params: &ModelParams, with_neighbours: bool) -> Tra
         FxHashMap::default()
     };
     let boosts = boosts(counts.items.iter().map(|(&i, &n)| (i, n)), params.long_popularity);
+    let long = long_lists(neighbours.iter().map(|(&i, list)| (i, list.as_slice())), params);
     Trained {
         aggregator,
         popularity,
         neighbours,
         boosts,
+        long,
     }
 }
 

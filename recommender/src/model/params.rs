@@ -40,6 +40,10 @@ pub struct ModelParams {
     /// Candidate popularity in the long-term score: `long(j) · N_j^long_popularity` (interests
     /// spread over a whole history lean towards items many users share; 0 = none).
     pub long_popularity: f64,
+    /// Neighbours of each history item the long-term score reads, the most similar first
+    /// (0 = all that are kept): the long-term score sums over many items, and its cost is
+    /// history × neighbours.
+    pub long_neighbours: usize,
     /// Most recent distinct items of a user that form the long-term score (bounds the cost of
     /// a list: at most this many neighbour lists are read).
     pub long_history_limit: usize,
@@ -89,6 +93,7 @@ impl ModelParams {
             long_weight_per_doubling: 0.0,
             long_start: 1.0,
             long_popularity: 0.0,
+            long_neighbours: 0,
             long_history_limit: 0,
         }
     }
@@ -112,6 +117,7 @@ impl Default for ModelParams {
             long_weight_per_doubling: 0.15,
             long_start: 6.0,
             long_popularity: 0.2,
+            long_neighbours: 200,
             long_history_limit: 1000,
         }
     }

@@ -222,8 +222,30 @@ impl Scratch {
 pub trait Neighbourhood {
     /// The most similar items to `item` with their similarities, if it has any.
     fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]>;
+    /// The neighbours the long-term score reads (the `long_neighbours` most similar).
+    fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+        self.neighbours(item)
+    }
     /// The long-term score's popularity factor of candidate `item`: `N^long_popularity`.
     fn boost(&self, item: Item) -> f64;
+}
+
+/// The long-term score's lists: the `params.long_neighbours` most similar of each neighbour
+/// list (none when the long-term score reads the whole lists).
+pub fn long_lists<'a>(
+    lists: impl Iterator<Item = (Item, &'a [(Item, f64)])>,
+    params: &ModelParams,
+) -> FxHashMap<Item, Vec<(Item, f64)>> {
+    if params.long_neighbours == 0 || params.long_weight <= 0.0 {
+        return FxHashMap::default();
+    }
+    lists
+        .map(|(item, list)| {
+            let mut best = list.to_vec();
+            keep_best(&mut best, params.long_neighbours);
+            (item, best)
+        })
+        .collect()
 }
 
 /// `N^exponent` of every item, dense over item numbers (1 where there is no count, or for a 0
@@ -282,9 +304,22 @@ where
         if short == 0.0 && long == 0.0 {
             continue;
         }
-        let Some(row) = model.neighbours(i) else { continue };
-        for &(j, sim) in row {
-            scratch.add(j, i, short * sim, long * sim, long_share);
+        if params.long_neighbours == 0 {
+            // One list serves both scores: one pass.
+            for &(j, sim) in model.neighbours(i).unwrap_or_default() {
+                scratch.add(j, i, short * sim, long * sim, long_share);
+            }
+            continue;
+        }
+        if short > 0.0 {
+            for &(j, sim) in model.neighbours(i).unwrap_or_default() {
+                scratch.add(j, i, short * sim, 0.0, long_share);
+            }
+        }
+        if long > 0.0 {
+            for &(j, sim) in model.long_neighbours(i).unwrap_or_default() {
+                scratch.add(j, i, 0.0, long * sim, long_share);
+            }
         }
     }
     if blend {
@@ -448,6 +483,53 @@ mod tests {
         );
         let got: Vec<Item> = short.iter().map(|s| s.item).collect();
         assert_eq!(got, vec![3, 4]);
+    }
+
+    #[test]
+    fn the_long_term_score_reads_only_the_best_neighbours_when_told() {
+        let params = ModelParams {
+            history_limit: 0,
+            long_weight: 1.0,
+            long_history_limit: 10,
+            long_neighbours: 1,
+            ..ModelParams::plain_cosine()
+        };
+        let rows: FxHashMap<Item, Vec<(Item, f64)>> = [(1, vec![(3, 0.2), (4, 0.9)])].into_iter().collect();
+        let long = long_lists(rows.iter().map(|(&i, l)| (i, l.as_slice())), &params);
+        assert_eq!(long[&1], vec![(4, 0.9)]);
+        /// Whole lists for the short-term score, `long` for the long-term one.
+        struct Split(
+            FxHashMap<Item, Vec<(Item, f64)>>,
+            FxHashMap<Item, Vec<(Item, f64)>>,
+        );
+        impl Neighbourhood for Split {
+            fn neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+                self.0.get(&item).map(Vec::as_slice)
+            }
+            fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
+                self.1.get(&item).map(Vec::as_slice)
+            }
+            fn boost(&self, _: Item) -> f64 {
+                1.0
+            }
+        }
+        let mut scratch = Scratch::default();
+        let scored = score(
+            [(1, 0, 1.0)],
+            1.0,
+            &Split(rows, long),
+            |_| false,
+            10,
+            &params,
+            &mut scratch,
+        );
+        let got: Vec<(Item, f64)> = scored.iter().map(|s| (s.item, s.score)).collect();
+        assert_eq!(got, vec![(4, 1.0)]);
+        let off = ModelParams {
+            long_weight: 0.0,
+            ..params
+        };
+        assert!(long_lists(std::iter::empty(), &off).is_empty());
     }
 
     /// Straight from the formula in `score`'s documentation, with no buffers.
