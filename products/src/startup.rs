@@ -1,12 +1,19 @@
 //! Builds the products service from its settings and runs it until SIGTERM.
+use std::sync::Arc;
+use std::time::Duration;
+
 use actix_web::dev::Server;
 use actix_web::web;
 use shared::auth::RevocationFeed;
+use shared::events::topics;
+use shared::kafka::feed::TopicFeed;
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
+use uuid::Uuid;
 
 use crate::configuration::Settings;
 use crate::migration::Migrator;
+use crate::repository::cached::ProductCache;
 use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
@@ -20,6 +27,8 @@ pub struct Application {
     outbox: OutboxHandle,
     /// Keeps the revocations current while the service runs.
     _revocations: RevocationFeed,
+    /// Forgets cached products changed through other replicas.
+    _changes: TopicFeed,
 }
 
 impl Application {
@@ -32,9 +41,16 @@ impl Application {
         let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
         let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
         let outbox = infra.start_outbox(&settings.outbox)?;
+        let cache = Arc::new(ProductCache::new(
+            settings.products.read_cache_capacity,
+            Duration::from_millis(settings.products.read_cache_ttl_ms),
+            &infra.registry,
+        )?);
+        let changes = forget_changed_products(&settings, cache.clone())?;
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
             outbox: outbox.clone(),
+            cache,
         });
         let routes = routes::configure(state, auth);
         let mut parts = infra.server_parts();
@@ -47,6 +63,7 @@ impl Application {
             infra,
             outbox,
             _revocations: revocations,
+            _changes: changes,
         })
     }
 
@@ -63,4 +80,21 @@ impl Application {
         tracing::info!("products stopped");
         Ok(())
     }
+}
+
+/// Follows `product_updates` from now on: every product event (from any replica, this one
+/// included) makes the cache forget that product, so a write through another replica is seen
+/// here as soon as its event is published (the cache's TTL only bounds a feed that is behind).
+fn forget_changed_products(settings: &Settings, cache: Arc<ProductCache>) -> anyhow::Result<TopicFeed> {
+    TopicFeed::start(
+        &settings.common.kafka,
+        topics::PRODUCT_UPDATES,
+        "product-cache",
+        Duration::ZERO,
+        move |payload| {
+            let event = shared::events::decode_as::<serde::de::IgnoredAny>(Some(payload))?;
+            cache.forget(event.key.parse::<Uuid>()?);
+            Ok(())
+        },
+    )
 }

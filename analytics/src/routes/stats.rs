@@ -25,9 +25,10 @@ pub async fn answer<F>(state: &AppState, key: String, compute: F) -> Result<Http
 where
     F: std::future::Future<Output = Result<Value, ApiError>>,
 {
-    if let Some(mut cached) = state.cache.get(&key).await {
-        cached["source"] = json!("cache");
-        return Ok(HttpResponse::Ok().json(cached));
+    if let Some(cached) = state.cache.get(&key).await {
+        return Ok(HttpResponse::Ok()
+            .insert_header(actix_web::http::header::ContentType::json())
+            .body(cached));
     }
     let mut fresh = compute.await?;
     state.cache.put(&key, &fresh).await;

@@ -2,15 +2,22 @@
 pub mod openapi;
 pub mod products;
 
+use std::sync::Arc;
+
 use actix_web::web;
 use sea_orm::DatabaseConnection;
 use shared::auth::Authenticator;
 use shared::outbox::OutboxHandle;
 
+use crate::repository::cached::ProductCache;
+
 /// What the handlers share.
 pub struct AppState {
     pub db: DatabaseConnection,
     pub outbox: OutboxHandle,
+    /// Single products as answered, forgotten on every write (here at once, elsewhere by the
+    /// product feed).
+    pub cache: Arc<ProductCache>,
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

@@ -255,15 +255,43 @@ pub async fn create(
     Ok(response)
 }
 
-/// One product (public).
-#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "With `ETag`", body = ProductSnapshot), (status = 400), (status = 404)))]
-pub async fn get(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let model = repo::find(&state.db, id.into_inner())
+/// One product (public). Answered from memory while fresh (see `repository::cached`);
+/// `If-None-Match` with the current ETag gets 304.
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
+    params(("id" = Uuid, Path), ("If-None-Match" = Option<String>, Header, description = "ETag already held")),
+    responses((status = 200, description = "With `ETag`", body = ProductSnapshot), (status = 304),
+        (status = 400), (status = 404)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let product = state
+        .cache
+        .get(&state.db, id.into_inner())
         .await
         .map_err(unexpected)?
         .ok_or_else(product_not_found)?;
-    Ok(product_response(StatusCode::OK, &model))
+    let etag = etag(product.version);
+    if holds(&req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag))
+        .insert_header(header::ContentType::json())
+        .body(product.body.clone()))
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current.
+fn holds(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
 }
 
 /// Filters and paging of the product list.
@@ -409,6 +437,7 @@ pub async fn update(
         .map_err(unexpected)?
     {
         Outcome::Done(model) => {
+            state.cache.forget(id);
             state.outbox.wake();
             Ok(product_response(StatusCode::OK, &model))
         }
@@ -433,11 +462,10 @@ pub async fn delete(
         Some(Precondition::Version(v)) => Some(v),
         Some(Precondition::Any) | None => None,
     };
-    match repo::delete(&state.db, id.into_inner(), expected)
-        .await
-        .map_err(unexpected)?
-    {
+    let id = id.into_inner();
+    match repo::delete(&state.db, id, expected).await.map_err(unexpected)? {
         Outcome::Done(()) => {
+            state.cache.forget(id);
             state.outbox.wake();
             Ok(HttpResponse::NoContent().finish())
         }

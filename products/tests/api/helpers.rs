@@ -20,6 +20,8 @@ pub struct TestApp {
     pub address: String,
     /// The real broker with the test's topic prefix (the app itself may use a cuttable proxy).
     pub kafka: KafkaSettings,
+    /// The isolated settings it was started from (for a second replica on the same database).
+    pub isolated: CommonSettings,
     pub client: reqwest::Client,
     /// An admin's and a plain user's token, signed with the service's secret.
     pub admin: String,
@@ -28,10 +30,16 @@ pub struct TestApp {
 
 /// Starts the service on isolated settings; `customise` may then point it elsewhere.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut CommonSettings)) -> TestApp {
+    spawn_app_with_settings(|settings| customise(&mut settings.common)).await
+}
+
+/// As [`spawn_app_with`], with every setting open to `customise`.
+pub async fn spawn_app_with_settings(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings: Settings = get_configuration().expect("configuration loads");
     isolate(&mut settings.common).await;
     let kafka = settings.common.kafka.clone();
-    customise(&mut settings.common);
+    let isolated = settings.common.clone();
+    customise(&mut settings);
     let admin = shared::testing::dev_token(Uuid::now_v7(), Role::Admin);
     let user = shared::testing::dev_token(Uuid::now_v7(), Role::User);
     let app = Application::build(settings).await.expect("the service starts");
@@ -40,6 +48,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut CommonSettings)) -> Test
     TestApp {
         address,
         kafka,
+        isolated,
         client: reqwest::Client::new(),
         admin,
         user,

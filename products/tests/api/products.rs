@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use shared::testing::TcpProxy;
 
-use crate::helpers::{problem, product, spawn_app, spawn_app_with};
+use crate::helpers::{problem, product, spawn_app, spawn_app_with, spawn_app_with_settings, TestApp, WAIT};
 
 #[actix_web::test]
 async fn create_returns_201_with_location_etag_and_the_exact_product() {
@@ -374,6 +374,98 @@ async fn delete_returns_204_then_404_and_honours_if_match() {
             .status(),
         404
     );
+}
+
+#[actix_web::test]
+async fn remembered_products_show_every_write_made_here_at_once_and_honour_if_none_match() {
+    let app = spawn_app().await;
+    let id = app.create(&product("Lamp", "Lighting")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/products/{id}");
+    let get = |etag: Option<&'static str>| {
+        let request = app.request(Method::GET, &path, None);
+        let request = match etag {
+            Some(etag) => request.header("if-none-match", etag),
+            None => request,
+        };
+        async move { request.send().await.unwrap() }
+    };
+    // Read twice: the second answer comes from memory and must be the same.
+    let first = get(None).await;
+    assert_eq!(first.headers()["etag"], "\"1\"");
+    assert_eq!(first.headers()["content-type"], "application/json");
+    let first: Value = first.json().await.unwrap();
+    let second: Value = get(None).await.json().await.unwrap();
+    assert_eq!(first, second);
+    let not_modified = get(Some("\"1\"")).await;
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["etag"], "\"1\"");
+    assert_eq!(
+        app.patch(&id, Some(1), &json!({"name": "Desk lamp"}))
+            .await
+            .status(),
+        200
+    );
+    let changed = get(Some("\"1\"")).await;
+    assert_eq!(changed.status(), 200, "the old ETag no longer matches");
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (changed["name"].clone(), changed["version"].clone()),
+        (json!("Desk lamp"), json!(2))
+    );
+    assert_eq!(get(Some("W/\"2\", \"9\"")).await.status(), 304);
+    let deleted = app
+        .request(Method::DELETE, &path, Some(&app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(get(None).await.status(), 404);
+}
+
+#[actix_web::test]
+async fn a_product_changed_through_another_replica_is_forgotten_by_the_product_feed() {
+    let writer = spawn_app().await;
+    let common = writer.isolated.clone();
+    // An hour of TTL: only the feed can make the reader see the change within the wait.
+    let reader = spawn_app_with_settings(move |s| {
+        s.common.database = common.database;
+        s.common.kafka = common.kafka;
+        s.products.read_cache_ttl_ms = 3_600_000;
+    })
+    .await;
+    let id = writer.create(&product("Lamp", "Lighting")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/products/{id}");
+    let read = |app: &TestApp| {
+        let request = app.request(Method::GET, &path, None);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(read(&reader).await["version"], 1, "now remembered by the reader");
+    assert_eq!(
+        writer
+            .patch(&id, Some(1), &json!({"name": "Desk lamp"}))
+            .await
+            .status(),
+        200
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let seen = read(&reader).await;
+        if seen["version"] == 2 {
+            assert_eq!(seen["name"], "Desk lamp");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader still serves {seen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[actix_web::test]

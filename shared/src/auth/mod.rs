@@ -12,7 +12,7 @@ pub mod revocation;
 
 use std::future::{ready, Ready};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -31,6 +31,13 @@ use crate::http::ApiError;
 pub const API_KEY_HEADER: &str = "x-api-key";
 /// `iss` of every token, checked on verification.
 const ISSUER: &str = "recplatform-users";
+/// Seconds of clock skew allowed on `exp`.
+const LEEWAY_SECONDS: i64 = 5;
+/// Verified tokens remembered (a few hundred bytes each).
+const VERIFIED_TOKENS: usize = 10_000;
+/// The longest a remembered verification is trusted: a key withdrawn from the JWKS stops
+/// working this late at most.
+const VERIFIED_TOKEN_TRUST: Duration = Duration::from_secs(60);
 
 /// The `auth` configuration section (the same keys in every service; each uses what it needs).
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +135,10 @@ pub struct Authenticator {
     read_keys: Vec<SecretString>,
     revocations: Arc<Revocations>,
     ttl_seconds: u64,
+    /// Tokens whose signature and claims verified, and when: a client repeating its token costs
+    /// a lookup instead of an Ed25519 verification (most of a cached read's CPU otherwise).
+    /// Expiry and revocation are still checked on every request.
+    verified: quick_cache::sync::Cache<String, (Claims, Instant)>,
 }
 
 impl Authenticator {
@@ -148,7 +159,7 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS as u64;
         Ok(Self {
             issuer,
             keys,
@@ -157,6 +168,7 @@ impl Authenticator {
             read_keys: split_keys(&settings.read_keys),
             revocations: Arc::new(Revocations::new(settings.access_token_ttl())),
             ttl_seconds: settings.access_token_ttl_seconds,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         })
     }
 
@@ -199,19 +211,37 @@ impl Authenticator {
 
     /// Verifies a token's signature, issuer, expiry and session.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = match self.verified.get(token) {
+            Some((claims, at))
+                if at.elapsed() < VERIFIED_TOKEN_TRUST
+                    && Utc::now().timestamp() <= claims.exp + LEEWAY_SECONDS =>
+            {
+                claims
+            }
+            _ => {
+                let claims = self.verify_signature(token)?;
+                self.verified
+                    .insert(token.to_owned(), (claims.clone(), Instant::now()));
+                claims
+            }
+        };
+        if self.revocations.is_revoked(claims.sub, claims.sid) {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
+    }
+
+    /// The token's claims if its signature, issuer and expiry hold (revocation aside).
+    fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
         let key = header
             .kid
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(AuthError::InvalidToken)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|_| AuthError::InvalidToken)?;
-        if self.revocations.is_revoked(claims.sub, claims.sid) {
-            return Err(AuthError::InvalidToken);
-        }
-        Ok(claims)
+            .map_err(|_| AuthError::InvalidToken)
     }
 
     /// The scope of a service key, if it is one.
@@ -469,8 +499,13 @@ mod tests {
         )
         .unwrap();
         assert!(auth.verify(&hs).is_err());
+        assert!(auth.verify(&token).is_ok());
+        assert!(auth.verify(&token).is_ok(), "verified again from memory");
         auth.revocations().end_sessions(&[session]);
-        assert!(auth.verify(&token).is_err(), "an ended session's token");
+        assert!(
+            auth.verify(&token).is_err(),
+            "an ended session's token, though remembered"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! dead-letter topic, topic administration and a readiness probe.
 pub mod admin;
 pub mod consumer;
+pub mod feed;
 pub mod producer;
 
 use rdkafka::ClientConfig;
