@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 use shared::auth::Role;
 use uuid::Uuid;
 
+#[path = "load/cpu.rs"]
+mod cpu;
+use cpu::CpuShare;
+
 /// The development service keys: posting actions (users) and reading (recommender, analytics).
 const INGEST_KEY: &str = "local-development-ingest-key";
 const READ_KEY: &str = "local-development-read-key";
@@ -91,6 +95,8 @@ struct Outcome {
     /// Vegeta at the fixed rate (or half of peak, if lower).
     half: Option<VegetaResult>,
     histogram: String,
+    /// CPU by process during the peak run.
+    cpu: CpuShare,
     /// The freshness histogram observed during that Vegeta run.
     freshness_window: Option<String>,
 }
@@ -165,10 +171,13 @@ async fn run() -> anyhow::Result<()> {
         outcomes.push(outcome);
     }
     let drain = drain_time(Duration::from_secs(120)).await;
-    let backlog = Backlog {
-        drain,
-        lag: lag_after().await,
-    };
+    let lag = lag_after().await;
+    let alone = ingestion_alone(&plan, &targets)?;
+    eprintln!(
+        "actions_single, consumers paused: {:.0} req/s",
+        alone.0.requests_per_second
+    );
+    let backlog = Backlog { drain, lag, alone };
     let report = report(&plan, &seeded, seeding, &ceilings, &outcomes, &freshness, backlog);
     benchmarks::replace_section(
         &plan.root.join("docs/benchmarks.md"),
@@ -347,6 +356,8 @@ struct Backlog {
     drain: Result<f64, i64>,
     /// Consumer lag (recommender + analytics) at the very end.
     lag: f64,
+    /// `actions_single` with the consumers paused, measured after the drain.
+    alone: (WrkResult, CpuShare),
 }
 
 /// From now (the end of the last ingestion burst) until the recommender's committed offsets
@@ -784,38 +795,8 @@ fn attack(
     items: usize,
 ) -> anyhow::Result<Outcome> {
     let vegeta_file = targets.vegeta(name);
-    let peak = if name == "mixed" {
-        // The mix spans services, which one wrk run cannot: its peak is Vegeta's, unthrottled.
-        let peak = vegeta(plan, name, &vegeta_file, 0.0)?;
-        WrkResult {
-            requests_per_second: peak.throughput,
-            p50_ms: peak.p50,
-            p99_ms: peak.p99,
-            non_2xx: 0,
-            socket_errors: peak.errors.len() as u64,
-        }
-    } else {
-        let base = first_base(&vegeta_file)?;
-        let mut headers = vec![format!("X-API-Key: {}", key_for(&base))];
-        if items > 0 && name.starts_with("actions") {
-            headers.push("Content-Type: application/json".to_owned());
-        }
-        // Ingestion waits for Kafka's acknowledgement: latency-bound, it needs more requests
-        // in flight than reads to reach its peak.
-        let connections = if name.starts_with("actions") {
-            INGESTION_CONNECTIONS
-        } else {
-            WRK_CONNECTIONS
-        };
-        wrk_with(
-            &base,
-            WRK_THREADS,
-            connections,
-            plan.seconds,
-            &headers,
-            Some((&script(plan), &targets.wrk(name))),
-        )?
-    };
+    let (peak, cpu) = cpu::during(plan.seconds, || peak(plan, targets, name, items));
+    let peak = peak?;
     let half_rate = (peak.requests_per_second / 2.0).floor().min(plan.fixed_rate);
     let before = recommender_metrics();
     let half = (half_rate >= 1.0)
@@ -841,8 +822,76 @@ fn attack(
         items,
         half,
         histogram,
+        cpu,
         freshness_window,
     })
+}
+
+/// The workload's peak: wrk on its service, or for the mix (which spans services) Vegeta
+/// unthrottled.
+fn peak(plan: &Plan, targets: &Targets, name: &str, items: usize) -> anyhow::Result<WrkResult> {
+    let vegeta_file = targets.vegeta(name);
+    if name == "mixed" {
+        // The mix spans services, which one wrk run cannot: its peak is Vegeta's, unthrottled.
+        let peak = vegeta(plan, name, &vegeta_file, 0.0)?;
+        Ok(WrkResult {
+            requests_per_second: peak.throughput,
+            p50_ms: peak.p50,
+            p99_ms: peak.p99,
+            non_2xx: 0,
+            socket_errors: peak.errors.len() as u64,
+        })
+    } else {
+        let base = first_base(&vegeta_file)?;
+        let mut headers = vec![format!("X-API-Key: {}", key_for(&base))];
+        if items > 0 && name.starts_with("actions") {
+            headers.push("Content-Type: application/json".to_owned());
+        }
+        // Ingestion waits for Kafka's acknowledgement: latency-bound, it needs more requests
+        // in flight than reads to reach its peak.
+        let connections = if name.starts_with("actions") {
+            INGESTION_CONNECTIONS
+        } else {
+            WRK_CONNECTIONS
+        };
+        wrk_with(
+            &base,
+            WRK_THREADS,
+            connections,
+            plan.seconds,
+            &headers,
+            Some((&script(plan), &targets.wrk(name))),
+        )
+    }
+}
+
+/// `actions_single` at its peak with the recommender and analytics paused (SIGSTOP, then
+/// SIGCONT whatever happens): what ingestion alone does on these cores. Run last: a consumer
+/// paused for the length of an attack may have to rejoin its group.
+fn ingestion_alone(plan: &Plan, targets: &Targets) -> anyhow::Result<(WrkResult, CpuShare)> {
+    let pids: Vec<String> = ["recommender", "analytics"]
+        .iter()
+        .map(|svc| std::fs::read_to_string(plan.root.join(format!(".infra/run/{svc}.pid"))))
+        .collect::<Result<Vec<String>, _>>()
+        .context("the consumers' pid files (scripts/run up writes them)")?
+        .into_iter()
+        .map(|pid| pid.trim().to_owned())
+        .collect();
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .arg(format!("-{sig}"))
+            .args(&pids)
+            .status()
+            .map(|s| s.success())
+    };
+    anyhow::ensure!(signal("STOP")?, "could not pause the consumers");
+    let (peak, cpu) = cpu::during(plan.seconds, || peak(plan, targets, "actions_single", 1));
+    let resumed = signal("CONT");
+    anyhow::ensure!(
+        resumed?,
+        "could not resume the consumers ({pids:?}): kill -CONT them"
+    );
+    Ok((peak?, cpu))
 }
 
 /// The recommender's `/metrics` (curl: this part of the suite is synchronous).
@@ -941,7 +990,7 @@ fn report(
     freshness: &[(&str, Option<f64>, Option<f64>)],
     backlog: Backlog,
 ) -> String {
-    let Backlog { drain, lag } = backlog;
+    let Backlog { drain, lag, alone } = backlog;
     let mut r = String::new();
     let by_name: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.name, o)).collect();
     let _ = writeln!(r, "{REPORT_BEGIN}");
@@ -1096,6 +1145,20 @@ fn report(
         "| recommender backlog drained ≤ 30 s after the last burst (`actions_batched`) | {drained} | {} |",
         if met { "yes" } else { "**no**" }
     );
+    let _ = writeln!(
+        r,
+        "\nIngestion alone: `actions_single` at its peak with the recommender and analytics paused (SIGSTOP) \
+         for the attack: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; CPU: {}.",
+        alone.0.requests_per_second,
+        alone.0.p50_ms,
+        alone.0.p99_ms,
+        alone.1.describe()
+    );
+    let _ = writeln!(r, "\n### CPU during each peak (% of one core; the box has two)\n");
+    let _ = writeln!(r, "| workload | CPU by process |\n|---|---|");
+    for o in outcomes {
+        let _ = writeln!(r, "| `{}` | {} |", o.name, o.cpu.describe());
+    }
     let _ = writeln!(r, "\nConsumer lag left when the suite ended (after the drain above; recommender + analytics): {lag:.0} messages.\n");
     let _ = writeln!(r, "### Latency histograms (Vegeta at the fixed rate)\n");
     for o in outcomes.iter().filter(|o| !o.histogram.is_empty()) {

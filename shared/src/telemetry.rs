@@ -2,7 +2,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tracing::span::{Attributes, Id};
+use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::set_global_default;
 use tracing::{Event, Level, Subscriber};
 use tracing_appender::non_blocking::WorkerGuard;
@@ -35,7 +35,7 @@ where
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     Registry::default()
         .with(filter)
-        .with(JsonStorageLayer)
+        .with(SampledStorage)
         .with(Sampled {
             inner: SpansOnClose(BunyanFormattingLayer::new(name.into(), sink)),
             sampling,
@@ -97,17 +97,81 @@ struct Sampled<L> {
     requests: AtomicU64,
 }
 
-impl<L> Sampled<L> {
-    /// The mark of the request `span` belongs to, if it is inside one.
-    fn mark_of<S>(span: Option<SpanRef<'_, S>>) -> Option<bool>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        span?
-            .scope()
-            .find_map(|s| s.extensions().get::<RequestMark>().map(|m| m.keep))
+/// Whether the request `span` belongs to is sampled, if it is inside one.
+fn mark_of<S>(span: Option<SpanRef<'_, S>>) -> Option<bool>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    span?
+        .scope()
+        .find_map(|s| s.extensions().get::<RequestMark>().map(|m| m.keep))
+}
+
+/// Whether the span's fields are stored (so it may be written).
+fn stored<S>(id: &Id, ctx: &Context<'_, S>) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(id)
+        .is_some_and(|span| span.extensions().get::<JsonStorage>().is_some())
+}
+
+/// Gives a span without stored fields those of its nearest stored ancestor (the request's id,
+/// route...), so that a warning inside it is written with them.
+fn adopt_fields<S>(span: &SpanRef<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if span.extensions().get::<JsonStorage>().is_some() {
+        return;
+    }
+    let inherited = span
+        .scope()
+        .skip(1)
+        .find_map(|s| s.extensions().get::<JsonStorage>().cloned());
+    if let Some(fields) = inherited {
+        span.extensions_mut().insert(fields);
+    }
+}
+
+/// [`JsonStorageLayer`] for the spans that may be written: spans outside requests, each
+/// request's own span (written when it fails or is slow) and the inner spans of sampled
+/// requests. Copying a request's fields into every inner span of a request that is never
+/// written was most of what logging cost a cached read (issue 15).
+struct SampledStorage;
+
+impl<S> Layer<S> for SampledStorage
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let unsampled_inner = attrs.metadata().name() != REQUEST_SPAN
+            && mark_of(ctx.span(id).and_then(|span| span.parent())) == Some(false);
+        if !unsampled_inner {
+            JsonStorageLayer.on_new_span(attrs, id, ctx);
+        }
     }
 
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if stored(id, &ctx) {
+            JsonStorageLayer.on_record(id, values, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if stored(id, &ctx) {
+            JsonStorageLayer.on_enter(id, ctx);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if stored(&id, &ctx) {
+            JsonStorageLayer.on_close(id, ctx);
+        }
+    }
+}
+
+impl<L> Sampled<L> {
     /// A closing request span is logged when sampled, failed or slow.
     fn request_is_logged(
         &self,
@@ -150,7 +214,15 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // Warnings and errors always; the rest unless inside a request that is not sampled.
-        if *event.metadata().level() <= Level::WARN || Self::mark_of(ctx.event_span(event)) != Some(false) {
+        let written = if *event.metadata().level() <= Level::WARN {
+            if let Some(span) = ctx.event_span(event) {
+                adopt_fields(&span);
+            }
+            true
+        } else {
+            mark_of(ctx.event_span(event)) != Some(false)
+        };
+        if written {
             self.inner.on_event(event, ctx);
         }
     }
@@ -164,7 +236,7 @@ where
                     // An inner span: with its request (decided before the request ends).
                     None => {
                         drop(extensions);
-                        Self::mark_of(Some(span)) != Some(false)
+                        mark_of(Some(span)) != Some(false)
                     }
                 }
             }
@@ -265,11 +337,16 @@ mod tests {
     }
 
     fn request(status: u16, inner: bool) {
-        let span = tracing::info_span!(REQUEST_SPAN, http.status_code = tracing::field::Empty);
+        let span = tracing::info_span!(
+            REQUEST_SPAN,
+            http.status_code = tracing::field::Empty,
+            request_id = status
+        );
         let _entered = span.enter();
         if inner {
             tracing::info_span!("handler").in_scope(|| tracing::info!("accepted"));
             tracing::warn!("suspicious");
+            tracing::info_span!("handler").in_scope(|| tracing::warn!("odd"));
         }
         span.record("http.status_code", status);
     }
@@ -300,10 +377,23 @@ mod tests {
         assert_eq!(count("[HTTP REQUEST - END] 404"), 1);
         assert_eq!(count("[HTTP REQUEST - END] 500"), 1);
         assert_eq!(count("[HTTP REQUEST - END] 201"), 0);
-        assert_eq!(count("[HANDLER - END]"), 1);
+        assert_eq!(count("[HANDLER - END]"), 2, "both of the sampled request");
         assert_eq!(count("[HANDLER - EVENT] accepted"), 1);
         assert_eq!(count("[HTTP REQUEST - EVENT] suspicious"), 2);
         assert_eq!(count("outside any request"), 1);
+        // A warning inside an unsampled request's inner span still names its request.
+        let bytes = lines.0.lock().map(|b| b.clone()).unwrap_or_default();
+        let odd: Vec<serde_json::Value> = String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["msg"] == "[HANDLER - EVENT] odd")
+            .collect();
+        let ids: Vec<_> = odd.iter().map(|v| v["request_id"].clone()).collect();
+        assert_eq!(
+            ids,
+            vec![serde_json::json!(200), serde_json::json!(201)],
+            "{odd:?}"
+        );
     }
 
     #[test]
