@@ -4,6 +4,7 @@ pub mod buckets;
 pub mod cache;
 pub mod configuration;
 pub mod consumers;
+pub mod domain;
 pub mod increments;
 pub mod metrics;
 pub mod migration;

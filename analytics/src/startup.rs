@@ -5,6 +5,7 @@ use actix_web::dev::Server;
 use actix_web::web;
 use shared::auth::RevocationFeed;
 use shared::events::topics;
+use shared::http::health::{Need, Needs};
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::metrics::PipelineMetrics;
 use shared::pipeline::PipelineHandle;
@@ -19,6 +20,14 @@ use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "analytics";
+
+/// What `/ready` checks. Redis and Kafka are optional: without Redis answers come from
+/// Postgres; without Kafka they are served but stop changing.
+pub const NEEDS: Needs = Needs {
+    postgres: Need::Required,
+    redis: Need::Optional,
+    kafka: Need::Optional,
+};
 
 /// The statistics pipeline's handle.
 pub type RouterHandle = PipelineHandle<Statistics>;
@@ -75,7 +84,7 @@ impl Application {
             cache,
         });
         let routes = routes::configure(state, auth);
-        let mut parts = infra.server_parts();
+        let mut parts = infra.server_parts(NEEDS);
         parts.readiness.own.push(("revocations", revocations.check()));
         let (server, port) =
             shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;
@@ -102,6 +111,8 @@ impl Application {
     /// Serves until SIGTERM/SIGINT; then flushes what was consumed and stops consuming.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        // Nothing is consumed after the final flush: what it stores is all there is.
+        self.consumer.stop_fetching().await;
         if let Err(e) = self.router.flush_all().await {
             tracing::error!(error = %e, "final flush failed; the next start resumes from the stored offsets");
         }

@@ -6,6 +6,7 @@ use actix_web::dev::Server;
 use actix_web::web;
 use shared::auth::RevocationFeed;
 use shared::events::topics;
+use shared::http::health::{Need, Needs};
 use shared::kafka::feed::TopicFeed;
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
@@ -18,6 +19,14 @@ use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "products";
+
+/// What `/ready` checks. Kafka is optional: writes go on without it (their events wait in the
+/// outbox).
+pub const NEEDS: Needs = Needs {
+    postgres: Need::Required,
+    redis: Need::Unused,
+    kafka: Need::Optional,
+};
 
 /// A built service, listening but not yet serving.
 pub struct Application {
@@ -53,7 +62,7 @@ impl Application {
             cache,
         });
         let routes = routes::configure(state, auth);
-        let mut parts = infra.server_parts();
+        let mut parts = infra.server_parts(NEEDS);
         parts.readiness.own.push(("revocations", revocations.check()));
         let (server, port) =
             shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;

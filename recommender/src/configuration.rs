@@ -179,13 +179,34 @@ impl Default for RecommenderSettings {
 }
 
 impl RecommenderSettings {
-    /// True if this action removes the product from the user's future lists.
+    /// True if this action removes the product from the user's future lists
+    /// (`recommender.exclude_after`; purchases by default, nothing if the list is empty).
     pub fn excludes(&self, action: ActionKind) -> bool {
-        action == ActionKind::Purchase || self.exclude_after.contains(&action)
+        self.exclude_after.contains(&action)
     }
 }
 
 /// Reads the settings from the crate's `configuration/` folder (see `config_dir`).
 pub fn get_configuration() -> Result<Settings, config::ConfigError> {
     load(&config_dir(env!("CARGO_MANIFEST_DIR")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_actions_exclude_a_product() {
+        let mut settings = RecommenderSettings::default();
+        assert!(settings.excludes(ActionKind::Purchase), "the default");
+        assert!(!settings.excludes(ActionKind::View));
+        settings.exclude_after = vec![];
+        assert!(
+            !settings.excludes(ActionKind::Purchase),
+            "an empty list excludes nothing"
+        );
+        settings.exclude_after = vec![ActionKind::AddToCart];
+        assert!(settings.excludes(ActionKind::AddToCart));
+        assert!(!settings.excludes(ActionKind::Purchase));
+    }
 }

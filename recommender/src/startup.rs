@@ -7,27 +7,38 @@ use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
 use shared::auth::RevocationFeed;
+use shared::configuration::KafkaSettings;
 use shared::events::topics;
+use shared::http::health::{Need, Needs};
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::metrics::PipelineMetrics;
 use shared::pipeline::PipelineHandle;
 use shared::service::Infrastructure;
 use uuid::Uuid;
 
-use crate::cache::{ListCache, Recent};
-use crate::catalogue::Catalogue;
 use crate::configuration::Settings;
 use crate::consumers::actions::Actions;
 use crate::consumers::catalogue::CatalogueUpdater;
+use crate::domain::builder::RankingCache;
+use crate::domain::catalogue::Catalogue;
+use crate::domain::recommendations::Recommendations;
+use crate::domain::refresh::Refresher;
 use crate::metrics::RecommenderMetrics;
 use crate::migration::Migrator;
-use crate::recommend::RankingCache;
-use crate::refresh::Refresher;
 use crate::replication::SharedReplica;
+use crate::repository::cache::ListCache;
 use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "recommender";
+
+/// What `/ready` checks. Redis and Kafka are optional: without Redis lists come from memory and
+/// Postgres; without Kafka lists are served but stop changing.
+pub const NEEDS: Needs = Needs {
+    postgres: Need::Required,
+    redis: Need::Optional,
+    kafka: Need::Optional,
+};
 
 /// The user_actions pipeline's handle.
 pub type RouterHandle = PipelineHandle<Actions>;
@@ -98,20 +109,16 @@ impl Application {
             metrics: metrics.clone(),
         };
         let router = RouterHandle::start(actions, PipelineMetrics::new(&infra.registry)?);
-        crate::refresh::start_sweeper(refresher.clone(), metrics.stale_lists_rebuilt.clone());
+        crate::domain::refresh::start_sweeper(refresher.clone(), metrics.stale_lists_rebuilt.clone());
         let consumers = start_consumers(&settings, &infra, &router, refresher.clone())?;
         // Shared answers live one flush interval, at most a second (flushes are also triggered
         // by rebalances and shutdowns, and intervals may be configured long).
         let shared_for = Duration::from_millis(settings.recommender.flush_interval_ms.min(1000));
         let state = web::Data::new(AppState {
-            refresher,
-            metrics,
-            cold: Recent::new(10_000, shared_for),
-            similar: Recent::new(100_000, shared_for),
-            answers: crate::cache::Answers::new(settings.recommender.local_cache_capacity),
+            recommendations: Recommendations::new(refresher, metrics, shared_for),
         });
         let routes = routes::configure(state, auth);
-        let mut parts = infra.server_parts();
+        let mut parts = infra.server_parts(NEEDS);
         let checked = replica.clone();
         parts
             .readiness
@@ -146,9 +153,13 @@ impl Application {
         self.replica.clone()
     }
 
-    /// Serves until SIGTERM/SIGINT; then flushes what was consumed and stops consuming.
+    /// Serves until SIGTERM/SIGINT; then stops fetching, flushes what was consumed (storing its
+    /// offsets) and leaves the groups.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
+        for consumer in &self.consumers {
+            consumer.stop_fetching().await;
+        }
         if let Err(e) = self.router.flush_all().await {
             tracing::error!(error = %e, "final flush failed; the next start resumes from the stored offsets");
         }
@@ -163,7 +174,7 @@ impl Application {
 
 /// The actions consumer (group `kafka.consumer_group`, partitions split between instances,
 /// offsets stored by the pipeline after each flush) and the catalogue consumer (a group of its
-/// own per instance: every instance reads every catalogue and profile event).
+/// own per instance, see [`catalogue_group`]).
 fn start_consumers(
     settings: &Settings,
     infra: &Infrastructure,
@@ -189,10 +200,9 @@ fn start_consumers(
         router: router.clone(),
     }
     .start();
-    let group = format!("{}-catalogue-{}", kafka.consumer_group, Uuid::new_v4().simple());
     let spec = ConsumerSpec::new(
         &[topics::PRODUCT_UPDATES, topics::USER_UPDATES],
-        group,
+        catalogue_group(kafka),
         updater.recipient(),
     );
     let catalogue = ConsumerHandle::start(
@@ -202,4 +212,37 @@ fn start_consumers(
         infra.consumer_metrics.clone(),
     )?;
     Ok(vec![actions, catalogue])
+}
+
+/// The catalogue consumer's group. Every instance reads every catalogue and profile event, so
+/// each has a group of its own: `<consumer_group>-catalogue-<group_instance_id>`, stable across
+/// the instance's restarts, which resume where they stopped. Without `kafka.group_instance_id`
+/// each start gets a new group, reads both topics from the start again (idempotently: versions
+/// guard every write) and leaves an empty group behind, which Kafka deletes after
+/// `offsets.retention.minutes` (7 days by default).
+pub fn catalogue_group(kafka: &KafkaSettings) -> String {
+    let instance = match kafka.group_instance_id.trim() {
+        "" => Uuid::new_v4().simple().to_string(),
+        stable => stable.to_owned(),
+    };
+    format!("{}-catalogue-{instance}", kafka.consumer_group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_group_is_stable_with_an_instance_id_and_unique_without() {
+        let mut kafka = shared::testing::local_settings().kafka;
+        kafka.consumer_group = "recommender".into();
+        kafka.group_instance_id = "recommender@host-1".into();
+        assert_eq!(
+            catalogue_group(&kafka),
+            "recommender-catalogue-recommender@host-1"
+        );
+        assert_eq!(catalogue_group(&kafka), catalogue_group(&kafka));
+        kafka.group_instance_id = String::new();
+        assert_ne!(catalogue_group(&kafka), catalogue_group(&kafka));
+    }
 }

@@ -10,7 +10,7 @@ use crate::auth::{AuthSettings, Authenticator, RevocationFeed};
 use crate::configuration::CommonSettings;
 use crate::db;
 use crate::events::topics;
-use crate::http::health::Readiness;
+use crate::http::health::{Needs, Readiness};
 use crate::http::server::{ServerParts, READY_TIMEOUT};
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::producer::EventProducer;
@@ -60,12 +60,13 @@ impl Infrastructure {
     }
 
     /// The pieces `http::server::build` needs.
-    pub fn server_parts(&self) -> ServerParts {
+    pub fn server_parts(&self, needs: Needs) -> ServerParts {
         ServerParts {
             readiness: Readiness {
                 db: self.db.clone(),
                 redis: self.redis.clone(),
                 kafka: self.producer.clone(),
+                needs,
                 timeout: READY_TIMEOUT,
                 own: Vec::new(),
             },

@@ -346,6 +346,7 @@ pub fn local_settings() -> CommonSettings {
 /// Assertions on the operational endpoints every service has (`/health`, `/ready`, `/metrics`).
 pub mod ops {
     use super::eventually;
+    use crate::http::health::{Need, Needs};
     use serde_json::{json, Value};
     use std::time::Duration;
 
@@ -366,9 +367,10 @@ pub mod ops {
         assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     }
 
-    /// `/ready` answers 200 with every dependency up (and the service's own checks, if any),
-    /// within a few seconds of start (the revocation feed reads the recent events first).
-    pub async fn assert_ready(base: &str) {
+    /// `/ready` answers 200 with every dependency the service uses up (and its own checks, if
+    /// any), and no check of one it does not use, within a few seconds of start (the revocation
+    /// feed reads the recent events first).
+    pub async fn assert_ready(base: &str, needs: Needs) {
         let url = format!("{base}/ready");
         eventually("/ready answers 200", Duration::from_secs(20), || async {
             get(url.clone()).await.status() == 200
@@ -379,10 +381,11 @@ pub mod ops {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"], "ready", "{body}");
         let checks = body["checks"].as_object().unwrap();
-        for dependency in ["postgres", "redis", "kafka"] {
-            assert!(
+        for (dependency, need) in dependencies(needs) {
+            assert_eq!(
                 checks.contains_key(dependency),
-                "{dependency} is not checked: {body}"
+                need != Need::Unused,
+                "{dependency} ({need:?}) in {body}"
             );
         }
         for (name, check) in checks {
@@ -390,16 +393,38 @@ pub mod ops {
         }
     }
 
-    /// `/ready` answers 503 naming `dependency` as down (with an error) and the others up.
-    pub async fn assert_not_ready_naming(base: &str, dependency: &str) {
+    /// The three dependencies with what the service declares of each.
+    fn dependencies(needs: Needs) -> [(&'static str, Need); 3] {
+        [
+            ("postgres", needs.postgres),
+            ("redis", needs.redis),
+            ("kafka", needs.kafka),
+        ]
+    }
+
+    /// With `dependency` unreachable, `/ready` says what the service declared: a required one
+    /// down → 503 `unavailable` naming it (with an error); an optional one → 200 `degraded`
+    /// naming it, unless another check is down too (then 503); an unused one is not checked and
+    /// `/ready` stays 200.
+    pub async fn assert_reports_down(base: &str, dependency: &str, need: Need) {
         let url = format!("{base}/ready");
+        if need == Need::Unused {
+            // Long enough for a check to have seen the dependency gone.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let response = get(url).await;
+            assert_eq!(response.status(), 200, "{dependency} is not used");
+            let body: Value = response.json().await.unwrap();
+            assert!(body["checks"].get(dependency).is_none(), "{body}");
+            assert_eq!(body["status"], "ready", "{body}");
+            return;
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let last: Value = loop {
+        let (status, body) = loop {
             let response = get(url.clone()).await;
-            let status = response.status();
-            let body = response.json().await.unwrap();
-            if status == 503 {
-                break body;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            if body["checks"][dependency]["status"] == "down" {
+                break (status, body);
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -407,16 +432,28 @@ pub mod ops {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        assert_eq!(last["status"], "unavailable", "{last}");
-        for name in ["postgres", "redis", "kafka"] {
-            let expected = if name == dependency { "down" } else { "up" };
-            assert_eq!(last["checks"][name]["status"], expected, "{name} in {last}");
-        }
         assert!(
-            last["checks"][dependency]["error"]
+            body["checks"][dependency]["error"]
                 .as_str()
                 .is_some_and(|e| !e.is_empty()),
-            "{last}"
+            "{body}"
+        );
+        let others_down: Vec<&String> = body["checks"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(name, check)| name.as_str() != dependency && check["status"] == "down")
+            .map(|(name, _)| name)
+            .collect();
+        let expected = if need == Need::Required || !others_down.is_empty() {
+            (503, "unavailable")
+        } else {
+            (200, "degraded")
+        };
+        assert_eq!(
+            (status, body["status"].as_str().unwrap_or_default()),
+            expected,
+            "{body}"
         );
     }
 
@@ -510,10 +547,11 @@ pub mod ops {
 
 /// Generates the operational-endpoint tests for a service. `$spawn` is an async fn taking a
 /// `FnOnce(&mut CommonSettings)` (applied after isolation) and returning a value with an
-/// `address` field (`http://127.0.0.1:<port>`).
+/// `address` field (`http://127.0.0.1:<port>`); `$needs` is what the service declares `/ready`
+/// should check (its `startup::NEEDS`).
 #[macro_export]
 macro_rules! operational_endpoint_tests {
-    ($service:literal, $spawn:path) => {
+    ($service:literal, $spawn:path, $needs:expr) => {
         use $crate::configuration::CommonSettings as __Common;
         use $crate::testing::{ops, TcpProxy};
 
@@ -524,40 +562,41 @@ macro_rules! operational_endpoint_tests {
         }
 
         #[actix_web::test]
-        async fn ready_returns_200_when_postgres_redis_and_kafka_answer() {
+        async fn ready_returns_200_when_what_the_service_needs_answers() {
             let app = $spawn(|_: &mut __Common| {}).await;
-            ops::assert_ready(&app.address).await;
+            ops::assert_ready(&app.address, $needs).await;
         }
 
         #[actix_web::test]
-        async fn ready_returns_503_naming_postgres_while_it_is_unreachable_and_recovers() {
+        async fn ready_reports_postgres_unreachable_as_declared_and_recovers() {
             let proxy = TcpProxy::start("127.0.0.1:5432").await;
             let port = proxy.port();
             let app = $spawn(move |s: &mut __Common| s.database.port = port).await;
-            ops::assert_ready(&app.address).await;
+            ops::assert_ready(&app.address, $needs).await;
             proxy.cut();
-            ops::assert_not_ready_naming(&app.address, "postgres").await;
+            ops::assert_reports_down(&app.address, "postgres", $needs.postgres).await;
             proxy.restore().await;
             ops::assert_recovers(&app.address).await;
         }
 
         #[actix_web::test]
-        async fn ready_returns_503_naming_redis_while_it_is_unreachable_and_recovers() {
+        async fn ready_reports_redis_unreachable_as_declared_and_recovers() {
             let proxy = TcpProxy::start("127.0.0.1:6379").await;
             let url = format!("redis://127.0.0.1:{}", proxy.port());
             let app = $spawn(move |s: &mut __Common| s.redis.url = url.into()).await;
-            ops::assert_ready(&app.address).await;
+            ops::assert_ready(&app.address, $needs).await;
             proxy.cut();
-            ops::assert_not_ready_naming(&app.address, "redis").await;
+            ops::assert_reports_down(&app.address, "redis", $needs.redis).await;
             proxy.restore().await;
-            ops::assert_recovers(&app.address).await;
+            ops::assert_ready(&app.address, $needs).await;
         }
 
         #[actix_web::test]
-        async fn ready_returns_503_naming_kafka_when_no_broker_answers() {
-            // Port 9 (discard) has no broker: the service still starts and reports it.
+        async fn ready_reports_kafka_unreachable_as_declared() {
+            // Port 9 (discard) has no broker: the service still starts and reports it (and, as
+            // its revocation feed cannot read, is not ready whatever Kafka's need).
             let app = $spawn(|s: &mut __Common| s.kafka.brokers = "127.0.0.1:9".into()).await;
-            ops::assert_not_ready_naming(&app.address, "kafka").await;
+            ops::assert_reports_down(&app.address, "kafka", $needs.kafka).await;
         }
 
         #[actix_web::test]

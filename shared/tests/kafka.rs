@@ -168,6 +168,35 @@ async fn handler_failure_does_not_advance_the_offset() {
 }
 
 #[actix_web::test]
+async fn a_consumer_that_stopped_fetching_hands_over_nothing_more_and_still_commits() {
+    let h = Harness::new().await;
+    let (first, seen, _) = h.consumer(false);
+    let e0 = h.publish("user-1", json!({"n": 0})).await;
+    eventually("e0 is handled", WAIT, || async { count(&seen).await == 1 }).await;
+    // A final flush would run here: nothing may arrive after it.
+    first.stop_fetching().await;
+    let e1 = h.publish("user-1", json!({"n": 1})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let handled: Vec<_> = seen.lock().await.iter().map(|e| e.envelope.event_id).collect();
+    assert_eq!(
+        handled,
+        vec![e0.event_id],
+        "nothing handed over after stop_fetching"
+    );
+    first.shutdown().await;
+
+    let (next, seen, _) = h.consumer(false);
+    eventually("e1 goes to the next member", WAIT, || async {
+        count(&seen).await >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let handled: Vec<_> = seen.lock().await.iter().map(|e| e.envelope.event_id).collect();
+    assert_eq!(handled, vec![e1.event_id], "e0 was committed by the shutdown");
+    next.shutdown().await;
+}
+
+#[actix_web::test]
 async fn poison_messages_go_to_the_dead_letter_topic_and_consumption_goes_on() {
     let h = Harness::new().await;
     let (consumer, seen, _) = h.consumer(false);

@@ -4,6 +4,7 @@ use actix_web::web;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use shared::auth::RevocationFeed;
+use shared::http::health::{Need, Needs};
 use shared::outbox::OutboxHandle;
 use shared::service::Infrastructure;
 
@@ -18,6 +19,14 @@ use crate::routes::{self, AppState};
 
 /// Service name in logs and metrics.
 pub const SERVICE: &str = "users";
+
+/// What `/ready` checks. Kafka is optional: logins, registrations and profiles go on without it
+/// (their events wait in the outbox); only posting actions answers 503 then.
+pub const NEEDS: Needs = Needs {
+    postgres: Need::Required,
+    redis: Need::Unused,
+    kafka: Need::Optional,
+};
 
 /// A built service, listening but not yet serving.
 pub struct Application {
@@ -60,7 +69,7 @@ impl Application {
         });
         prune_limits(state.clone());
         let routes = routes::configure(state, auth);
-        let mut parts = infra.server_parts();
+        let mut parts = infra.server_parts(NEEDS);
         parts.readiness.own.push(("revocations", revocations.check()));
         let (server, port) =
             shared::http::server::serve(&settings.common.application, parts, routes, SERVICE)?;

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::cache::AnswerCache;
 use crate::increments::{increments, Recorded};
 use crate::metrics::AnalyticsMetrics;
-use crate::repository::stats;
+use crate::repository::{flush, retention};
 
 /// The pipeline: what every partition's flush uses.
 #[derive(Clone)]
@@ -98,9 +98,9 @@ impl Pipeline for Statistics {
     }
 
     async fn maintain(&self) {
-        let raw = stats::prune_raw(&self.db, self.raw_retention_days).await;
+        let raw = retention::prune_raw(&self.db, self.raw_retention_days).await;
         let ids = shared::pipeline::prune_processed(&self.db, self.processed_retention_hours).await;
-        let buckets = stats::prune_buckets(&self.db, self.bucket_retention_days).await;
+        let buckets = retention::prune_buckets(&self.db, self.bucket_retention_days).await;
         match (raw, ids, buckets) {
             (Ok(raw), Ok(ids), Ok(buckets)) => {
                 tracing::info!(
@@ -247,11 +247,11 @@ async fn flush(
     if !shared::pipeline::advance_offset(&txn, topic, partition, stored, next).await? {
         return Err(FlushError::Fenced);
     }
-    stats::insert_raw(&txn, &distinct).await?;
-    stats::apply_catalogue(&txn, &distinct).await?;
+    flush::insert_raw(&txn, &distinct).await?;
+    flush::apply_catalogue(&txn, &distinct).await?;
     shared::pipeline::mark_processed(&txn, &distinct.iter().map(|e| e.event_id).collect::<Vec<_>>()).await?;
     // Shared statistic rows last: their locks are held only until the commit.
-    stats::add(&txn, &inc).await?;
+    flush::add(&txn, &inc).await?;
     txn.commit().await.context("Failed to commit the flush")?;
     deps.cache.invalidate_all().await;
     deps.metrics

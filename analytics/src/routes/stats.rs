@@ -1,6 +1,6 @@
 //! Statistics of one product (a time series) and of one user.
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::auth::{Caller, Scope};
@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::buckets::Bucket;
-use crate::repository::stats as repo;
+use crate::domain::stats::{ProductSeries, UserActivity, Window};
+use crate::repository::reads as repo;
 
 /// Mounts `/analytics/products/{id}` and `/analytics/users/{id}`.
 pub fn config_stats_api(cfg: &mut web::ServiceConfig) {
@@ -36,40 +37,6 @@ where
     Ok(HttpResponse::Ok().json(fresh))
 }
 
-/// A time window ending now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
-pub enum Window {
-    #[serde(rename = "1h")]
-    Hour,
-    #[serde(rename = "24h")]
-    Day,
-    #[serde(rename = "7d")]
-    Week,
-    #[serde(rename = "30d")]
-    Month,
-}
-
-impl Window {
-    /// How far back the window reaches.
-    pub fn length(self) -> TimeDelta {
-        match self {
-            Window::Hour => TimeDelta::hours(1),
-            Window::Day => TimeDelta::hours(24),
-            Window::Week => TimeDelta::days(7),
-            Window::Month => TimeDelta::days(30),
-        }
-    }
-
-    /// The natural bucket width for the window.
-    pub fn default_bucket(self) -> Bucket {
-        match self {
-            Window::Hour => Bucket::Minute,
-            Window::Day => Bucket::Hour,
-            Window::Week | Window::Month => Bucket::Day,
-        }
-    }
-}
-
 /// `window` (`1h`, `24h`, `7d`, `30d`; default `24h`) and `bucket` (`minute`, `hour`, `day`;
 /// default by window).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -78,36 +45,6 @@ impl Window {
 pub struct SeriesQuery {
     pub window: Option<Window>,
     pub bucket: Option<Bucket>,
-}
-
-/// One bucket of a product's statistics.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ProductBucket {
-    pub bucket_start: DateTime<Utc>,
-    pub views: i64,
-    pub clicks: i64,
-    pub add_to_cart: i64,
-    pub purchases: i64,
-    pub ratings: i64,
-    /// Mean rating, absent without ratings.
-    pub rating_average: Option<f64>,
-    /// Distinct users who acted on the product in the bucket (exact).
-    pub unique_users: i64,
-    /// purchases / views, absent without views.
-    pub conversion_rate: Option<f64>,
-}
-
-/// A product's series.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ProductSeries {
-    pub product_id: Uuid,
-    pub window: Window,
-    pub bucket: Bucket,
-    pub items: Vec<ProductBucket>,
-}
-
-fn ratio(numerator: i64, denominator: f64) -> Option<f64> {
-    (denominator > 0.0).then(|| numerator as f64 / denominator)
 }
 
 /// A product's statistics per bucket over a window, oldest first (admins and the API key).
@@ -129,14 +66,9 @@ pub async fn product(
         format!("product:{product_id}:{window:?}:{bucket:?}"),
         async {
             let from = bucket.start(Utc::now() - window.length());
-            let rows = repo::product_series(&state.db, product_id, bucket, from)
+            let items = repo::product_series(&state.db, product_id, bucket, from)
                 .await
                 .map_err(unexpected)?;
-            let items = rows
-                .iter()
-                .map(product_bucket)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::internal(e.into()))?;
             to_json(ProductSeries {
                 product_id,
                 window,
@@ -148,44 +80,9 @@ pub async fn product(
     .await
 }
 
-fn product_bucket(row: &sea_orm::QueryResult) -> Result<ProductBucket, sea_orm::DbErr> {
-    let (views, purchases, ratings): (i64, i64, i64) = (
-        row.try_get("", "views")?,
-        row.try_get("", "purchases")?,
-        row.try_get("", "ratings")?,
-    );
-    let rating_sum: f64 = row.try_get("", "rating_sum")?;
-    Ok(ProductBucket {
-        bucket_start: row.try_get("", "bucket_start")?,
-        views,
-        clicks: row.try_get("", "clicks")?,
-        add_to_cart: row.try_get("", "add_to_cart")?,
-        purchases,
-        ratings,
-        rating_average: (ratings > 0).then(|| rating_sum / ratings as f64),
-        unique_users: row.try_get("", "unique_users")?,
-        conversion_rate: ratio(purchases, views as f64),
-    })
-}
-
 /// Admins and the read key only.
 pub fn require_privileged(caller: &Caller) -> Result<(), ApiError> {
     caller.require_admin_or(Scope::Read)
-}
-
-/// A user's activity since their first action.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct UserActivity {
-    pub user_id: Uuid,
-    pub views: i64,
-    pub clicks: i64,
-    pub add_to_cart: i64,
-    pub purchases: i64,
-    pub ratings: i64,
-    pub first_activity: DateTime<Utc>,
-    pub last_activity: DateTime<Utc>,
-    /// Distinct UTC days with at least one action.
-    pub active_days: i64,
 }
 
 /// `window` (`1h`, `24h`, `7d`, `30d`); without it, all activity since the first action.
@@ -211,30 +108,16 @@ pub async fn user(
     caller.require_self_or(user_id, Scope::Read)?;
     let window = query.window;
     answer(&state, format!("user:{user_id}:{window:?}"), async {
-        let row = match window {
+        let activity = match window {
             Some(window) => repo::user_window(&state.db, user_id, Utc::now() - window.length()).await,
             None => repo::user(&state.db, user_id).await,
         };
-        let row = row
+        let activity = activity
             .map_err(unexpected)?
             .ok_or_else(|| ApiError::not_found("No activity of this user."))?;
-        to_json(user_activity(user_id, &row).map_err(|e| ApiError::internal(e.into()))?)
+        to_json(activity)
     })
     .await
-}
-
-fn user_activity(user_id: Uuid, row: &sea_orm::QueryResult) -> Result<UserActivity, sea_orm::DbErr> {
-    Ok(UserActivity {
-        user_id,
-        views: row.try_get("", "views")?,
-        clicks: row.try_get("", "clicks")?,
-        add_to_cart: row.try_get("", "add_to_cart")?,
-        purchases: row.try_get("", "purchases")?,
-        ratings: row.try_get("", "ratings")?,
-        first_activity: row.try_get("", "first_at")?,
-        last_activity: row.try_get("", "last_at")?,
-        active_days: row.try_get("", "active_days")?,
-    })
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value, ApiError> {

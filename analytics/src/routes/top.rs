@@ -7,9 +7,10 @@ use shared::auth::Caller;
 use shared::db::unexpected;
 use shared::http::ApiError;
 
-use super::stats::{answer, require_privileged, Window};
+use super::stats::{answer, require_privileged};
 use super::AppState;
-use crate::repository::stats::{self as repo, Metric};
+use crate::domain::stats::{Metric, Ranked, Window};
+use crate::repository::reads as repo;
 
 /// Mounts the ranking and summary routes.
 pub fn config_top_api(cfg: &mut web::ServiceConfig) {
@@ -55,23 +56,16 @@ async fn ranking(state: &AppState, query: &TopQuery, by_category: bool) -> Resul
     .await
     .map_err(unexpected)?;
     let key = if by_category { "category" } else { "product_id" };
-    let items = rows
-        .iter()
-        .map(|r| ranked(r, key))
-        .collect::<Result<Vec<Value>, _>>()
-        .map_err(|e| ApiError::internal(e.into()))?;
+    let items: Vec<Value> = rows.iter().map(|r| ranked(r, key)).collect();
     Ok(json!({"metric": metric, "window": window, "items": items}))
 }
 
-/// One ranked row as JSON.
-fn ranked(row: &sea_orm::QueryResult, key: &str) -> Result<Value, sea_orm::DbErr> {
-    let count = |column: &str| row.try_get::<i64>("", column);
-    Ok(json!({
-        key: row.try_get::<String>("", "key")?,
-        "value": row.try_get::<f64>("", "value")?,
-        "views": count("views")?, "clicks": count("clicks")?, "add_to_cart": count("add_to_cart")?,
-        "purchases": count("purchases")?, "ratings": count("ratings")?,
-    }))
+/// One ranked product or category as JSON, its key named `key`.
+fn ranked(r: &Ranked, key: &str) -> Value {
+    json!({
+        key: r.key, "value": r.value, "views": r.views, "clicks": r.clicks,
+        "add_to_cart": r.add_to_cart, "purchases": r.purchases, "ratings": r.ratings,
+    })
 }
 
 /// Products ranked by a metric over a window (admins and the API key).

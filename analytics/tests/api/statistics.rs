@@ -435,7 +435,9 @@ async fn buckets_no_window_reaches_are_pruned_and_day_buckets_stay() {
         }
     }
     // A retention below the longest window is raised to 31 days.
-    let deleted = analytics::repository::stats::prune_buckets(&db, 1).await.unwrap();
+    let deleted = analytics::repository::retention::prune_buckets(&db, 1)
+        .await
+        .unwrap();
     assert_eq!(deleted, 7);
     let left = |table: &'static str| {
         let db = db.clone();

@@ -8,7 +8,7 @@ use shared::events::user::{UserDeleted, UserProfile};
 use shared::kafka::consumer::{ConsumedEvent, HandleError, HandleEvent};
 
 use crate::consumers::actions::Actions;
-use crate::refresh::Refresher;
+use crate::domain::refresh::Refresher;
 use crate::startup::RouterHandle;
 
 /// The handler actor of the catalogue consumer.

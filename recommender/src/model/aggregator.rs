@@ -73,15 +73,6 @@ impl<U: Hash + Eq + Clone> Aggregator<U> {
         let touched = self.touched.drain().collect();
         (counts, touched)
     }
-
-    /// Number of distinct pairs waiting to be flushed.
-    pub fn pending_pairs(&self) -> usize {
-        self.pending.pairs.len()
-    }
-
-    pub fn params(&self) -> &ModelParams {
-        &self.weights.params
-    }
 }
 
 #[cfg(test)]

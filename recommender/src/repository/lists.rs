@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
 
 use super::statement;
-use crate::recommend::RecommendationList;
+use crate::domain::list::RecommendationList;
 
 /// Who may overwrite a stored list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! Postgres access of the recommender: delta records and snapshots of the model state,
-//! sequences, and the lists. Bulk writes take sorted keys so that concurrent flushes of
+//! Storage of the recommender: in Postgres delta records and snapshots of the model state,
+//! sequences and the lists; the lists' cache tiers (`cache`: Redis and in-process). Bulk writes take sorted keys so that concurrent flushes of
 //! different partitions lock rows in the same order (no deadlocks).
+pub mod cache;
 pub mod deltas;
 pub mod lists;
 pub mod sequences;

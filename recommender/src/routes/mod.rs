@@ -2,26 +2,14 @@
 pub mod openapi;
 pub mod recommendations;
 
-use crate::cache::Recent;
-use crate::model::Item;
-use crate::recommend::RecommendationList;
 use actix_web::web;
 use shared::auth::Authenticator;
 
-use crate::metrics::RecommenderMetrics;
-use crate::refresh::Refresher;
+use crate::domain::recommendations::Recommendations;
 
 /// What the handlers share.
 pub struct AppState {
-    pub refresher: Refresher,
-    pub metrics: RecommenderMetrics,
-    /// Cold-start lists by interests, for one flush interval.
-    pub cold: Recent<Vec<String>, RecommendationList>,
-    /// Scored neighbours by product, with the replica version they were computed at, for at
-    /// most one flush interval.
-    pub similar: Recent<Item, (u64, Vec<(Item, f64)>)>,
-    /// Serialised answers of lists held in process.
-    pub answers: crate::cache::Answers,
+    pub recommendations: Recommendations,
 }
 
 /// Mounts the API with its shared state; called once per HTTP worker.

@@ -10,7 +10,7 @@ use super::recommendations;
 #[openapi(
     info(title = "recommender", description = "Personalised, similar and popular products."),
     paths(recommendations::for_user, recommendations::similar, recommendations::popular),
-    components(schemas(shared::http::problem::Problem, crate::recommend::Reason)),
+    components(schemas(shared::http::problem::Problem, crate::domain::list::Reason)),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;

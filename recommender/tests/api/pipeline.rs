@@ -241,8 +241,8 @@ async fn reads_go_to_redis_first_then_postgres_and_refill_the_cache() {
 /// put its older copy back into Redis: the interleaving, played in order.
 #[actix_web::test]
 async fn an_older_list_never_replaces_a_newer_one_in_redis() {
-    use recommender::cache::ListCache;
-    use recommender::recommend::RecommendationList;
+    use recommender::domain::list::RecommendationList;
+    use recommender::repository::cache::ListCache;
     use std::sync::Arc;
 
     let settings = crate::helpers::test_settings().await;

@@ -10,12 +10,33 @@ use serde_json::json;
 use crate::kafka::producer::EventProducer;
 use crate::redis_store::RedisStore;
 
+/// How much a service needs a dependency in order to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Down: the service cannot serve, `/ready` answers 503.
+    Required,
+    /// Down: the service serves in a degraded way (e.g. from Postgres instead of a cache, or
+    /// with events delayed); `/ready` still answers 200, with status `degraded`.
+    Optional,
+    /// Not used: not checked.
+    Unused,
+}
+
+/// What a service declares it needs (see each service's `startup::NEEDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub postgres: Need,
+    pub redis: Need,
+    pub kafka: Need,
+}
+
 /// The dependencies `/ready` checks.
 #[derive(Clone)]
 pub struct Readiness {
     pub db: DatabaseConnection,
     pub redis: RedisStore,
     pub kafka: EventProducer,
+    pub needs: Needs,
     /// Longest a single check may take before it counts as down.
     pub timeout: Duration,
     /// The service's own conditions (e.g. its replica applying), by name: `Err(reason)` is down.
@@ -34,15 +55,35 @@ pub struct Check {
 }
 
 impl Readiness {
-    /// Runs all checks concurrently; `true` when every dependency answered.
+    /// Runs the checks of the dependencies used, concurrently: `true` when every required one
+    /// answered and the service's own conditions hold; the body names each check and says
+    /// `ready`, `degraded` (an optional dependency is down) or `unavailable`.
     pub async fn check(&self) -> (bool, serde_json::Value) {
+        let needs = self.needs;
         let (postgres, redis, kafka) = tokio::join!(
-            self.run(async { self.db.ping().await.map_err(anyhow::Error::from) }),
-            self.run(self.redis.ping()),
-            self.run(self.kafka.ping(self.timeout)),
+            self.checked(needs.postgres, async {
+                self.db.ping().await.map_err(anyhow::Error::from)
+            }),
+            self.checked(needs.redis, self.redis.ping()),
+            self.checked(needs.kafka, self.kafka.ping(self.timeout)),
         );
-        let mut ready = [&postgres, &redis, &kafka].iter().all(|c| c.error.is_none());
-        let mut checks = json!({ "postgres": postgres, "redis": redis, "kafka": kafka });
+        let mut ready = true;
+        let mut degraded = false;
+        let mut checks = json!({});
+        for (name, need, check) in [
+            ("postgres", needs.postgres, postgres),
+            ("redis", needs.redis, redis),
+            ("kafka", needs.kafka, kafka),
+        ] {
+            let Some(check) = check else { continue };
+            if check.error.is_some() {
+                match need {
+                    Need::Required => ready = false,
+                    _ => degraded = true,
+                }
+            }
+            checks[name] = json!(check);
+        }
         for (name, check) in &self.own {
             let error = check().err();
             ready &= error.is_none();
@@ -52,11 +93,24 @@ impl Readiness {
             };
             checks[*name] = json!(check);
         }
-        let body = json!({
-            "status": if ready { "ready" } else { "unavailable" },
-            "checks": checks,
-        });
-        (ready, body)
+        let status = match (ready, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        };
+        (ready, json!({ "status": status, "checks": checks }))
+    }
+
+    /// The probe's result, or `None` for a dependency the service does not use.
+    async fn checked(
+        &self,
+        need: Need,
+        probe: impl std::future::Future<Output = anyhow::Result<()>>,
+    ) -> Option<Check> {
+        match need {
+            Need::Unused => None,
+            Need::Required | Need::Optional => Some(self.run(probe).await),
+        }
     }
 
     async fn run(&self, probe: impl std::future::Future<Output = anyhow::Result<()>>) -> Check {
@@ -77,11 +131,14 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 when Postgres, Redis and Kafka all answer, else 503 naming the ones down.
+/// Readiness: 200 when every required dependency answers (status `degraded` when an optional
+/// one does not), else 503; the body names each check.
 pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     let (ready, body) = readiness.check().await;
     if !ready {
         tracing::warn!(checks = %body, "not ready");
+    } else if body["status"] == "degraded" {
+        tracing::warn!(checks = %body, "ready, degraded");
     }
     let mut response = if ready {
         HttpResponse::Ok()

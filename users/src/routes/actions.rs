@@ -28,14 +28,37 @@ pub struct ActionsAccepted {
     pub event_ids: Vec<Uuid>,
 }
 
-/// One action object, or an array of them (a batch, all or nothing). Documentation only: the
-/// handler parses the body itself to report each item's errors under its index.
+/// One action object, or an array of them (a batch, all or nothing). The handler picks the
+/// variant by the body's first byte (cheaper than serde's untagged buffering) and reads the
+/// body again as a JSON tree only to report each item's errors under its index.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum ActionsBody {
     One(ActionRequest),
     Many(Vec<ActionRequest>),
+}
+
+impl ActionsBody {
+    /// Reads a well-formed body; `None` when it does not fit (then the errors are collected).
+    fn read(body: &[u8]) -> Option<Self> {
+        if body.trim_ascii_start().starts_with(b"[") {
+            serde_json::from_slice(body).ok().map(Self::Many)
+        } else {
+            serde_json::from_slice(body).ok().map(Self::One)
+        }
+    }
+
+    /// The actions, each with the prefix its errors are reported under (`[i]` in a batch).
+    fn into_items(self) -> Vec<(String, ActionRequest)> {
+        match self {
+            Self::One(request) => vec![(String::new(), request)],
+            Self::Many(requests) => requests
+                .into_iter()
+                .enumerate()
+                .map(|(i, request)| (format!("[{i}]"), request))
+                .collect(),
+        }
+    }
 }
 
 /// Parses one action or a batch; every invalid field of every item is reported. A well-formed
@@ -43,25 +66,12 @@ pub enum ActionsBody {
 /// JSON tree to name every offending field.
 fn parse_actions(body: &[u8], user: Uuid, max: usize) -> Result<Vec<ValidAction>, ApiError> {
     let now = Utc::now();
-    let typed = if body.trim_ascii_start().starts_with(b"[") {
-        serde_json::from_slice::<Vec<ActionRequest>>(body).ok()
-    } else {
-        serde_json::from_slice::<ActionRequest>(body)
-            .ok()
-            .map(|one| vec![one])
-    };
-    match typed {
-        Some(requests) if !requests.is_empty() && requests.len() <= max => {
-            let single = !body.trim_ascii_start().starts_with(b"[");
-            validate_all(
-                requests.into_iter().enumerate().map(|(i, request)| {
-                    let prefix = if single { String::new() } else { format!("[{i}]") };
-                    (prefix, Ok(request))
-                }),
-                user,
-                now,
-            )
-        }
+    match ActionsBody::read(body).map(ActionsBody::into_items) {
+        Some(items) if !items.is_empty() && items.len() <= max => validate_all(
+            items.into_iter().map(|(prefix, request)| (prefix, Ok(request))),
+            user,
+            now,
+        ),
         _ => parse_tree(parse::<Value>(body)?, user, max, now),
     }
 }

@@ -1,4 +1,4 @@
 //! `/health`, `/ready` (also with each dependency away), `/metrics` and unknown routes.
 use crate::helpers::spawn_app_with;
 
-shared::operational_endpoint_tests!("users", spawn_app_with);
+shared::operational_endpoint_tests!("users", spawn_app_with, users::startup::NEEDS);

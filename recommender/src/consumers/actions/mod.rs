@@ -24,9 +24,10 @@ use shared::kafka::consumer::RawEvent;
 use shared::pipeline::{FlushError, PartitionKey, Pipeline, PipelineSettings};
 use uuid::Uuid;
 
-use crate::cache::ListCache;
-use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
+use crate::domain::builder::{Inputs, RankingCache};
+use crate::domain::catalogue::Catalogue;
+use crate::domain::list::RecommendationList;
 use crate::metrics::RecommenderMetrics;
 use crate::model::aggregator::Aggregator;
 use crate::model::delta::Delta;
@@ -34,8 +35,8 @@ use crate::model::replica::Overlay;
 use crate::model::score::{Counts, Scratch};
 use crate::model::sequence::{Interaction, UserSequence};
 use crate::model::Item;
-use crate::recommend::{Inputs, RankingCache, RecommendationList};
 use crate::replication::SharedReplica;
+use crate::repository::cache::ListCache;
 use crate::repository::{deltas, lists, sequences};
 
 /// The pipeline: what every partition's flush uses.

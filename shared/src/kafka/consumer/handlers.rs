@@ -2,7 +2,7 @@
 use actix::prelude::*;
 use rdkafka::consumer::{CommitMode, Consumer};
 
-use super::messages::{GetAssignment, Shutdown};
+use super::messages::{GetAssignment, Shutdown, StopFetching};
 use super::KafkaConsumer;
 
 impl Handler<Shutdown> for KafkaConsumer {
@@ -24,6 +24,16 @@ impl Handler<Shutdown> for KafkaConsumer {
             }
         };
         Box::pin(commit.into_actor(self).map(|(), _, ctx| ctx.stop()))
+    }
+}
+
+impl Handler<StopFetching> for KafkaConsumer {
+    type Result = ();
+
+    fn handle(&mut self, _: StopFetching, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.loop_handle.take() {
+            ctx.cancel_future(handle);
+        }
     }
 }
 

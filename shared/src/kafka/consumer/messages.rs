@@ -99,6 +99,13 @@ pub enum HandleError {
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Stops handing messages to the handler; the member keeps its partitions and can still store
+/// and commit offsets. A final flush runs between this and [`Shutdown`], so nothing is consumed
+/// after it (a message fetched but not yet handed over is simply read again at the next start).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopFetching;
+
 /// The partitions currently assigned to this consumer, as `(full topic name, partition)`.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<(String, i32)>")]

@@ -25,7 +25,9 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-pub use messages::{ConsumedEvent, GetAssignment, HandleBatch, HandleError, HandleEvent, RawEvent, Shutdown};
+pub use messages::{
+    ConsumedEvent, GetAssignment, HandleBatch, HandleError, HandleEvent, RawEvent, Shutdown, StopFetching,
+};
 
 use crate::configuration::KafkaSettings;
 use crate::events::{self, topics};
@@ -267,6 +269,11 @@ impl ConsumerHandle {
     /// The partitions this member currently owns.
     pub async fn assignment(&self) -> Vec<(String, i32)> {
         self.addr.send(GetAssignment).await.unwrap_or_default()
+    }
+
+    /// Stops handing messages over, keeping the partitions (see [`StopFetching`]). Idempotent.
+    pub async fn stop_fetching(&self) {
+        let _ = self.addr.send(StopFetching).await;
     }
 
     /// Stops consuming and commits what was processed. Idempotent.

@@ -1,17 +1,14 @@
-//! Writes of a flush (inside its transaction) and reads of the API.
+//! The writes of a flush, inside its transaction: raw events, catalogue facts and the
+//! statistics' increments.
 use std::collections::BTreeMap;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
 
-use crate::buckets::Bucket;
+use super::statement;
 use crate::increments::{Increments, Recorded};
-
-fn statement(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 /// Appends raw events (a replayed id is kept once).
 pub async fn insert_raw(txn: &DatabaseTransaction, events: &[Recorded]) -> anyhow::Result<()> {
@@ -315,173 +312,4 @@ async fn add_global(txn: &DatabaseTransaction, inc: &Increments) -> anyhow::Resu
         .await
         .context("Failed to add global statistics")?;
     Ok(())
-}
-
-/// A product's buckets of one width starting at or after `from`, oldest first.
-pub async fn product_series(
-    db: &impl ConnectionTrait,
-    product: Uuid,
-    bucket: Bucket,
-    from: DateTime<Utc>,
-) -> anyhow::Result<Vec<QueryResult>> {
-    let sql = "SELECT bucket_start, views, clicks, add_to_cart, purchases, ratings, rating_sum, unique_users \
-               FROM product_stats WHERE product_id = $1 AND bucket = $2 AND bucket_start >= $3 ORDER BY bucket_start";
-    db.query_all(statement(
-        sql,
-        vec![product.into(), bucket.as_str().into(), from.into()],
-    ))
-    .await
-    .context("Failed to read product statistics")
-}
-
-/// A user's statistics.
-pub async fn user(db: &impl ConnectionTrait, user: Uuid) -> anyhow::Result<Option<QueryResult>> {
-    let sql = "SELECT views, clicks, add_to_cart, purchases, ratings, first_at, last_at, active_days FROM user_stats WHERE user_id = $1";
-    db.query_one(statement(sql, vec![user.into()]))
-        .await
-        .context("Failed to read user statistics")
-}
-
-/// What rankings can order by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    Views,
-    Clicks,
-    AddToCart,
-    Purchases,
-    Ratings,
-    /// purchases / views (products with views only).
-    Conversion,
-}
-
-impl Metric {
-    /// The SQL expression over summed columns.
-    fn expression(self) -> &'static str {
-        match self {
-            Metric::Views => "SUM(s.views)::float8",
-            Metric::Clicks => "SUM(s.clicks)::float8",
-            Metric::AddToCart => "SUM(s.add_to_cart)::float8",
-            Metric::Purchases => "SUM(s.purchases)::float8",
-            Metric::Ratings => "SUM(s.ratings)::float8",
-            Metric::Conversion => "SUM(s.purchases)::float8 / NULLIF(SUM(s.views), 0)",
-        }
-    }
-}
-
-/// Products (or categories) ranked by `metric` over buckets of `bucket` from `from`, with their
-/// summed counters; `category` filters products; `by_category` ranks categories instead.
-pub async fn top(
-    db: &impl ConnectionTrait,
-    metric: Metric,
-    bucket: Bucket,
-    from: DateTime<Utc>,
-    category: Option<&str>,
-    by_category: bool,
-    limit: u64,
-) -> anyhow::Result<Vec<QueryResult>> {
-    let key = if by_category {
-        "COALESCE(p.category, '(unknown)')"
-    } else {
-        "s.product_id::text"
-    };
-    let sql = format!(
-        "SELECT {key} AS key, {value} AS value, SUM(s.views)::int8 AS views, SUM(s.clicks)::int8 AS clicks, \
-           SUM(s.add_to_cart)::int8 AS add_to_cart, SUM(s.purchases)::int8 AS purchases, SUM(s.ratings)::int8 AS ratings \
-         FROM product_stats s LEFT JOIN products p USING (product_id) \
-         WHERE s.bucket = $1 AND s.bucket_start >= $2 AND ($3::text IS NULL OR p.category = $3) \
-         GROUP BY 1 HAVING {value} IS NOT NULL ORDER BY 2 DESC, 1 LIMIT $4",
-        value = metric.expression()
-    );
-    let values = vec![
-        bucket.as_str().into(),
-        from.into(),
-        category.map(str::to_owned).into(),
-        (limit as i64).into(),
-    ];
-    db.query_all(statement(&sql, values))
-        .await
-        .context("Failed to rank")
-}
-
-/// Global counters summed over buckets of `bucket` from `from`.
-pub async fn totals(
-    db: &impl ConnectionTrait,
-    bucket: Bucket,
-    from: DateTime<Utc>,
-) -> anyhow::Result<BTreeMap<String, i64>> {
-    let sql = "SELECT metric, SUM(value)::int8 AS value FROM global_stats WHERE bucket = $1 AND bucket_start >= $2 GROUP BY metric";
-    let rows = db
-        .query_all(statement(sql, vec![bucket.as_str().into(), from.into()]))
-        .await
-        .context("Failed to sum totals")?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("", "metric")?, r.try_get("", "value")?)))
-        .collect()
-}
-
-/// Distinct users active on the UTC days from `from_day` to today.
-pub async fn active_users(db: &impl ConnectionTrait, from_day: NaiveDate) -> anyhow::Result<i64> {
-    let sql = "SELECT COUNT(DISTINCT user_id)::int8 AS n FROM user_active_days WHERE day >= $1";
-    let row = db
-        .query_one(statement(sql, vec![from_day.into()]))
-        .await
-        .context("Failed to count active users")?;
-    Ok(row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0))
-}
-
-/// Deletes raw events that occurred more than `days` ago; returns how many.
-pub async fn prune_raw(db: &impl ConnectionTrait, days: u32) -> anyhow::Result<u64> {
-    let sql = "DELETE FROM raw_events WHERE occurred_at < now() - make_interval(days => $1)";
-    let result = db
-        .execute(statement(sql, vec![(days as i32).into()]))
-        .await
-        .context("Failed to prune raw events")?;
-    Ok(result.rows_affected())
-}
-
-/// The longest window the API answers (30 days) plus its bucket: statistics younger than this
-/// are all reachable, so bucket retention never goes below it.
-pub const MIN_BUCKET_RETENTION_DAYS: u32 = 31;
-
-/// Deletes what no window reaches any more, older than `days` (at least
-/// [`MIN_BUCKET_RETENTION_DAYS`]): minute and hour buckets of the statistics, and the per-user
-/// rows behind every bucket's unique-user count (final by then: an event arriving later than
-/// that may count its user a second time in its bucket). Day buckets of the statistics stay, for
-/// long-term reports. Returns the rows deleted.
-pub async fn prune_buckets(db: &impl ConnectionTrait, days: u32) -> anyhow::Result<u64> {
-    let days = days.max(MIN_BUCKET_RETENTION_DAYS) as i32;
-    let mut deleted = 0;
-    for sql in [
-        "DELETE FROM product_bucket_users WHERE bucket_start < now() - make_interval(days => $1)",
-        "DELETE FROM product_stats WHERE bucket <> 'day' AND bucket_start < now() - make_interval(days => $1)",
-        "DELETE FROM global_stats WHERE bucket <> 'day' AND bucket_start < now() - make_interval(days => $1)",
-    ] {
-        deleted += db
-            .execute(statement(sql, vec![days.into()]))
-            .await
-            .context("Failed to prune old buckets")?
-            .rows_affected();
-    }
-    Ok(deleted)
-}
-
-/// A user's actions by type since `from`, counted from the raw events (for windowed activity).
-pub async fn user_window(
-    db: &impl ConnectionTrait,
-    user: Uuid,
-    from: DateTime<Utc>,
-) -> anyhow::Result<Option<QueryResult>> {
-    let sql = "SELECT COUNT(*) FILTER (WHERE payload->>'action' = 'view')::int8 AS views, \
-                      COUNT(*) FILTER (WHERE payload->>'action' = 'click')::int8 AS clicks, \
-                      COUNT(*) FILTER (WHERE payload->>'action' = 'add_to_cart')::int8 AS add_to_cart, \
-                      COUNT(*) FILTER (WHERE payload->>'action' = 'purchase')::int8 AS purchases, \
-                      COUNT(*) FILTER (WHERE payload->>'action' = 'rate')::int8 AS ratings, \
-                      MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at, \
-                      COUNT(DISTINCT (occurred_at AT TIME ZONE 'UTC')::date)::int8 AS active_days \
-               FROM raw_events WHERE user_id = $1 AND event_type = 'user_action' AND occurred_at >= $2 \
-               HAVING COUNT(*) > 0";
-    db.query_one(statement(sql, vec![user.into(), from.into()]))
-        .await
-        .context("Failed to read windowed user activity")
 }

@@ -6,13 +6,14 @@ use anyhow::Context;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use crate::cache::ListCache;
-use crate::catalogue::Catalogue;
 use crate::configuration::RecommenderSettings;
+use crate::domain::builder::{Inputs, RankingCache};
+use crate::domain::catalogue::Catalogue;
+use crate::domain::list::RecommendationList;
 use crate::model::score::Scratch;
 use crate::model::sequence::UserSequence;
-use crate::recommend::{Inputs, RankingCache, RecommendationList};
 use crate::replication::SharedReplica;
+use crate::repository::cache::ListCache;
 use crate::repository::lists::{self, Write};
 use crate::repository::sequences;
 

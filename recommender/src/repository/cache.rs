@@ -21,8 +21,8 @@ use redis::AsyncCommands;
 use shared::redis_store::RedisStore;
 use uuid::Uuid;
 
+use crate::domain::list::RecommendationList;
 use crate::metrics::RecommenderMetrics;
-use crate::recommend::RecommendationList;
 
 /// Writes a list unless the stored one is at least as new. Versions are fixed-width strings,
 /// so Lua's string comparison orders them.

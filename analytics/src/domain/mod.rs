@@ -1,0 +1,2 @@
+//! The types analytics reasons with, between the routes and the repository.
+pub mod stats;
