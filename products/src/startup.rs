@@ -13,6 +13,7 @@ use shared::service::Infrastructure;
 use uuid::Uuid;
 
 use crate::configuration::Settings;
+use crate::domain::catalogue::Catalogue;
 use crate::migration::Migrator;
 use crate::repository::cached::ProductCache;
 use crate::routes::{self, AppState};
@@ -58,7 +59,7 @@ impl Application {
         let changes = forget_changed_products(&settings, cache.clone())?;
         let state = web::Data::new(AppState {
             db: infra.db.clone(),
-            outbox: outbox.clone(),
+            catalogue: Catalogue::new(infra.db.clone(), outbox.clone(), cache.clone()),
             cache,
         });
         let routes = routes::configure(state, auth);

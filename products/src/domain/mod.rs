@@ -1,2 +1,6 @@
-//! Types that parse external input once; every parse error names what is wrong.
+//! The catalogue's core: fields that parse once (`product`, each error an [`product::Invalid`]),
+//! the requests they come in (`requests`) and the writes with their per-operation errors
+//! (`catalogue`).
+pub mod catalogue;
 pub mod product;
+pub mod requests;

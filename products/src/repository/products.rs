@@ -1,7 +1,6 @@
 //! Queries and transactional, version-checked mutations of products.
 use anyhow::Context;
 use chrono::Utc;
-use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, PgFunc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -12,33 +11,8 @@ use shared::events::{event_types, topics, Envelope};
 use shared::outbox;
 use uuid::Uuid;
 
+use crate::domain::requests::{Changes, NewProduct};
 use crate::entity::products::{ActiveModel, Column, Entity as Products, Model};
-
-/// A validated new product.
-pub struct NewProduct {
-    pub name: String,
-    pub description: String,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub price_amount: Decimal,
-    pub price_currency: String,
-    pub stock: i32,
-    pub active: bool,
-    pub attributes: serde_json::Value,
-}
-
-/// Validated changes; `None` leaves a field as it is.
-#[derive(Default)]
-pub struct Changes {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub category: Option<String>,
-    pub tags: Option<Vec<String>>,
-    pub price: Option<(Decimal, String)>,
-    pub stock: Option<i32>,
-    pub active: Option<bool>,
-    pub attributes: Option<serde_json::Value>,
-}
 
 /// The result of a version-checked write.
 #[derive(Debug)]

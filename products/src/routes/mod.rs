@@ -7,14 +7,16 @@ use std::sync::Arc;
 use actix_web::web;
 use sea_orm::DatabaseConnection;
 use shared::auth::Authenticator;
-use shared::outbox::OutboxHandle;
 
+use crate::domain::catalogue::Catalogue;
 use crate::repository::cached::ProductCache;
 
 /// What the handlers share.
 pub struct AppState {
+    /// For reads.
     pub db: DatabaseConnection,
-    pub outbox: OutboxHandle,
+    /// Writes.
+    pub catalogue: Catalogue,
     /// Single products as answered, forgotten on every write (here at once, elsewhere by the
     /// product feed).
     pub cache: Arc<ProductCache>,

@@ -6,17 +6,27 @@ use super::problem::{ApiError, FieldError};
 pub struct Errors(Vec<FieldError>);
 
 impl Errors {
-    /// Keeps the value, or records the error under `field`.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+    /// Keeps the value, or records the error (its message) under `field`.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
-            Err(message) => {
+            Err(error) => {
                 self.0.push(FieldError {
                     field: field.to_owned(),
-                    message,
+                    message: error.to_string(),
                 });
                 None
             }
+        }
+    }
+
+    /// `Ok(())` when nothing failed, else every field's error (for domain parsers, which know
+    /// nothing of HTTP).
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
         }
     }
 

@@ -1,20 +1,23 @@
-//! The catalogue: public reads, admin writes with optimistic concurrency (`ETag`/`If-Match`).
+//! The catalogue's HTTP: public reads (from the repository and its cache), admin writes
+//! (`domain::catalogue`) with optimistic concurrency (`preconditions`).
+mod preconditions;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use shared::auth::Caller;
 use shared::db::unexpected;
 use shared::events::product::ProductSnapshot;
 use shared::http::pagination::{self, decode_cursor, paginate};
-use shared::http::validation::Errors;
 use shared::http::{ApiError, Json};
 use uuid::Uuid;
 
+use self::preconditions::{etag, expected, expected_if_any, holds};
 use super::AppState;
-use crate::domain::product as parse;
+use crate::domain::catalogue::{CreateError, DeleteError, UpdateError};
+use crate::domain::requests::{CreateProduct, UpdateProduct};
 use crate::entity::products::Model;
-use crate::repository::products::{self as repo, Changes, Filter, NewProduct, Outcome};
+use crate::repository::products::{self as repo, Filter};
 
 /// Most ids one batch read may ask for.
 const MAX_BATCH: usize = 200;
@@ -35,187 +38,11 @@ pub fn config_products_api(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A price as sent: the amount is a string so it stays exact.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PriceInput {
-    /// Non-negative decimal string with at most 4 fractional digits, e.g. `"19.99"`.
-    pub amount: String,
-    /// ISO 4217, e.g. `EUR`.
-    pub currency: String,
-}
-
-/// A new product.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProduct {
-    /// 1 to 200 characters.
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    /// 1 to 64 characters; compared exactly.
-    pub category: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub price: PriceInput,
-    /// Default 0.
-    #[serde(default)]
-    pub stock: i64,
-    /// Default true; inactive products are never recommended.
-    #[serde(default = "default_active")]
-    pub active: bool,
-    /// A JSON object (at most 64 keys); default `{}`.
-    #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
-    pub attributes: Value,
-}
-
-fn default_active() -> bool {
-    true
-}
-fn empty_object() -> Value {
-    Value::Object(Default::default())
-}
-
-/// A partial update. The expected version comes from `If-Match` or from `version`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProduct {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub category: Option<String>,
-    pub tags: Option<Vec<String>>,
-    pub price: Option<PriceInput>,
-    pub stock: Option<i64>,
-    pub active: Option<bool>,
-    #[schema(value_type = Option<Object>)]
-    pub attributes: Option<Value>,
-    /// The version this change is based on (alternative to `If-Match`).
-    pub version: Option<i64>,
-}
-
-fn parse_new(request: CreateProduct) -> Result<NewProduct, ApiError> {
-    let mut errors = Errors::default();
-    let name = errors.check("name", parse::name(&request.name));
-    let description = errors.check("description", parse::description(&request.description));
-    let category = errors.check("category", parse::category(&request.category));
-    let tags = errors.check("tags", parse::tags(&request.tags));
-    let amount = errors.check("price.amount", parse::amount(&request.price.amount));
-    let currency = errors.check("price.currency", parse::currency(&request.price.currency));
-    let stock = errors.check("stock", parse::stock(request.stock));
-    let attributes = errors.check("attributes", parse::attributes(request.attributes));
-    errors.finish()?;
-    match (
-        name,
-        description,
-        category,
-        tags,
-        amount,
-        currency,
-        stock,
-        attributes,
-    ) {
-        (
-            Some(name),
-            Some(description),
-            Some(category),
-            Some(tags),
-            Some(price_amount),
-            Some(price_currency),
-            Some(stock),
-            Some(attributes),
-        ) => Ok(NewProduct {
-            name,
-            description,
-            category,
-            tags,
-            price_amount,
-            price_currency,
-            stock,
-            active: request.active,
-            attributes,
-        }),
-        _ => Err(ApiError::internal(anyhow::anyhow!("validated fields missing"))),
-    }
-}
-
-fn parse_changes(request: UpdateProduct) -> Result<Changes, ApiError> {
-    let mut errors = Errors::default();
-    let price = request.price.map(|p| {
-        let amount = errors.check("price.amount", parse::amount(&p.amount));
-        let currency = errors.check("price.currency", parse::currency(&p.currency));
-        amount.zip(currency)
-    });
-    let changes = Changes {
-        name: request.name.and_then(|v| errors.check("name", parse::name(&v))),
-        description: request
-            .description
-            .and_then(|v| errors.check("description", parse::description(&v))),
-        category: request
-            .category
-            .and_then(|v| errors.check("category", parse::category(&v))),
-        tags: request.tags.and_then(|v| errors.check("tags", parse::tags(&v))),
-        price: price.flatten(),
-        stock: request.stock.and_then(|v| errors.check("stock", parse::stock(v))),
-        active: request.active,
-        attributes: request
-            .attributes
-            .and_then(|v| errors.check("attributes", parse::attributes(v))),
-    };
-    errors.finish()?;
-    Ok(changes)
-}
-
 /// The product with its version as a strong `ETag`.
 fn product_response(status: StatusCode, model: &Model) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, etag(model.version)))
         .json(repo::snapshot(model))
-}
-
-fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
-/// What `If-Match` asks for.
-#[derive(Debug, PartialEq)]
-enum Precondition {
-    /// `If-Match: *`: any existing version.
-    Any,
-    Version(i64),
-}
-
-/// Reads `If-Match` (one strong entity tag, or `*`).
-fn if_match(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let value = value.to_str().unwrap_or_default().trim();
-    if value == "*" {
-        return Ok(Some(Precondition::Any));
-    }
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|v| Some(Precondition::Version(v)))
-        .ok_or_else(|| ApiError::bad_request("If-Match must be `*` or one ETag of this API, e.g. \"3\"."))
-}
-
-/// The version a write expects: `Some(v)`, or `None` for "whatever is current".
-fn expected_version(header: Option<Precondition>, body: Option<i64>) -> Result<Option<i64>, ApiError> {
-    match (header, body) {
-        (Some(Precondition::Version(h)), Some(b)) if h != b => {
-            Err(ApiError::bad_request("If-Match and version disagree."))
-        }
-        (Some(Precondition::Version(v)), _) | (None, Some(v)) | (Some(Precondition::Any), Some(v)) => Ok(Some(v)),
-        (Some(Precondition::Any), None) => Ok(None),
-        (None, None) => Err(ApiError::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "precondition-required",
-            "Send If-Match with the product's ETag (or a version field), so a concurrent change is not overwritten.",
-        )),
-    }
 }
 
 fn stale(current: i64) -> ApiError {
@@ -228,6 +55,36 @@ fn stale(current: i64) -> ApiError {
 
 fn product_not_found() -> ApiError {
     ApiError::not_found("No such product.")
+}
+
+impl From<CreateError> for ApiError {
+    fn from(error: CreateError) -> Self {
+        match error {
+            CreateError::Invalid(errors) => ApiError::validation(errors),
+            CreateError::Unexpected(e) => unexpected(e),
+        }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(error: UpdateError) -> Self {
+        match error {
+            UpdateError::Invalid(errors) => ApiError::validation(errors),
+            UpdateError::Stale { current } => stale(current),
+            UpdateError::NotFound => product_not_found(),
+            UpdateError::Unexpected(e) => unexpected(e),
+        }
+    }
+}
+
+impl From<DeleteError> for ApiError {
+    fn from(error: DeleteError) -> Self {
+        match error {
+            DeleteError::Stale { current } => stale(current),
+            DeleteError::NotFound => product_not_found(),
+            DeleteError::Unexpected(e) => unexpected(e),
+        }
+    }
 }
 
 /// Add a product (admins).
@@ -244,9 +101,7 @@ pub async fn create(
     body: Json<CreateProduct>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let new = parse_new(body.into_inner())?;
-    let model = repo::insert(&state.db, new).await.map_err(unexpected)?;
-    state.outbox.wake();
+    let model = state.catalogue.create(body.into_inner()).await?;
     tracing::info!(product_id = %model.id, "product created");
     let mut response = product_response(StatusCode::CREATED, &model);
     let location = header::HeaderValue::from_str(&format!("/api/v1/products/{}", model.id))
@@ -282,16 +137,6 @@ pub async fn get(
         .insert_header((header::ETAG, etag))
         .insert_header(header::ContentType::json())
         .body(product.body.clone()))
-}
-
-/// Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current.
-fn holds(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == "*" || tag == etag)
 }
 
 /// Filters and paging of the product list.
@@ -418,32 +263,10 @@ pub async fn update(
     body: Json<UpdateProduct>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let id = id.into_inner();
     let request = body.into_inner();
-    let expected = expected_version(if_match(&req)?, request.version)?;
-    let changes = parse_changes(request)?;
-    let expected = match expected {
-        Some(version) => version,
-        None => {
-            repo::find(&state.db, id)
-                .await
-                .map_err(unexpected)?
-                .ok_or_else(product_not_found)?
-                .version
-        }
-    };
-    match repo::update(&state.db, id, expected, changes)
-        .await
-        .map_err(unexpected)?
-    {
-        Outcome::Done(model) => {
-            state.cache.forget(id);
-            state.outbox.wake();
-            Ok(product_response(StatusCode::OK, &model))
-        }
-        Outcome::Stale { current } => Err(stale(current)),
-        Outcome::NotFound => Err(product_not_found()),
-    }
+    let expected = expected(&req, request.version)?;
+    let model = state.catalogue.update(id.into_inner(), expected, request).await?;
+    Ok(product_response(StatusCode::OK, &model))
 }
 
 /// Remove a product (admins); `If-Match` is optional here. Publishes `product_deleted`.
@@ -458,47 +281,14 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let expected = match if_match(&req)? {
-        Some(Precondition::Version(v)) => Some(v),
-        Some(Precondition::Any) | None => None,
-    };
-    let id = id.into_inner();
-    match repo::delete(&state.db, id, expected).await.map_err(unexpected)? {
-        Outcome::Done(()) => {
-            state.cache.forget(id);
-            state.outbox.wake();
-            Ok(HttpResponse::NoContent().finish())
-        }
-        Outcome::Stale { current } => Err(stale(current)),
-        Outcome::NotFound => Err(product_not_found()),
-    }
+    let expected = expected_if_any(&req)?;
+    state.catalogue.delete(id.into_inner(), expected).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_expected_version_comes_from_if_match_or_the_body() {
-        assert_eq!(
-            expected_version(Some(Precondition::Version(3)), None).unwrap(),
-            Some(3)
-        );
-        assert_eq!(expected_version(None, Some(4)).unwrap(), Some(4));
-        assert_eq!(expected_version(Some(Precondition::Any), None).unwrap(), None);
-        assert_eq!(
-            expected_version(Some(Precondition::Version(3)), Some(3)).unwrap(),
-            Some(3)
-        );
-        assert_eq!(
-            expected_version(Some(Precondition::Version(3)), Some(4))
-                .unwrap_err()
-                .problem()
-                .status,
-            400
-        );
-        assert_eq!(expected_version(None, None).unwrap_err().problem().status, 428);
-    }
 
     #[test]
     fn batch_ids_are_parsed_deduplicated_and_bounded() {
