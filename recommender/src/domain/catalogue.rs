@@ -1,16 +1,16 @@
 //! What the recommender knows about products (category, active, deleted) and users (interests),
 //! from `product_updates` and `user_updates`. Every instance reads those topics in full (not split
-//! by the group) into Postgres and this in-memory view; writes are guarded by version/time, so
-//! replays and reordering change nothing.
+//! by the group) into Postgres (`repository::catalogue`) and this in-memory view; writes are
+//! guarded by version/time, so replays and reordering change nothing.
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::model::Item;
+use crate::repository::catalogue as repo;
 
 /// One product as lists need it.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,42 +38,17 @@ pub struct Catalogue {
     db: DatabaseConnection,
 }
 
-fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
 impl Catalogue {
     /// Loads what earlier runs stored.
     pub async fn load(db: DatabaseConnection) -> anyhow::Result<Self> {
+        let stored = repo::load(&db).await?;
         let mut state = State::default();
-        for row in db
-            .query_all(statement("SELECT product_id, item FROM product_items", vec![]))
-            .await?
-        {
-            let (id, item): (Uuid, i32) = (row.try_get("", "product_id")?, row.try_get("", "item")?);
-            state.items.insert(id, item as Item);
-            state.products.insert(item as Item, id);
+        for (id, item) in stored.items {
+            state.items.insert(id, item);
+            state.products.insert(item, id);
         }
-        let sql = "SELECT pi.item, p.category, p.active, p.deleted, p.version \
-                   FROM products p JOIN product_items pi USING (product_id)";
-        for row in db.query_all(statement(sql, vec![])).await? {
-            let item: i32 = row.try_get("", "item")?;
-            let info = ProductInfo {
-                category: row.try_get("", "category")?,
-                active: row.try_get("", "active")?,
-                deleted: row.try_get("", "deleted")?,
-                version: row.try_get("", "version")?,
-            };
-            state.info.insert(item as Item, info);
-        }
-        for row in db
-            .query_all(statement("SELECT user_id, interests FROM user_profiles", vec![]))
-            .await?
-        {
-            state
-                .interests
-                .insert(row.try_get("", "user_id")?, row.try_get("", "interests")?);
-        }
+        state.info.extend(stored.products);
+        state.interests.extend(stored.interests);
         Ok(Self {
             state: Arc::new(RwLock::new(state)),
             db,
@@ -109,24 +84,12 @@ impl Catalogue {
         }
         missing.sort();
         missing.dedup();
-        // Two statements: a data-modifying CTE's rows are invisible to its own SELECT.
-        let insert = "INSERT INTO product_items (product_id) SELECT unnest($1::uuid[]) ON CONFLICT (product_id) DO NOTHING";
-        self.db
-            .execute(statement(insert, vec![missing.clone().into()]))
-            .await
-            .context("Failed to intern products")?;
-        let select = "SELECT product_id, item FROM product_items WHERE product_id = ANY($1)";
-        let rows = self
-            .db
-            .query_all(statement(select, vec![missing.into()]))
-            .await
-            .context("Failed to read items")?;
+        let interned = repo::intern(&self.db, missing).await?;
         let mut state = self.write();
-        for row in rows {
-            let (id, item): (Uuid, i32) = (row.try_get("", "product_id")?, row.try_get("", "item")?);
-            state.items.insert(id, item as Item);
-            state.products.insert(item as Item, id);
-            found.insert(id, item as Item);
+        for (id, item) in interned {
+            state.items.insert(id, item);
+            state.products.insert(item, id);
+            found.insert(id, item);
         }
         Ok(found)
     }
@@ -188,24 +151,13 @@ impl Catalogue {
             Some((category, active)) => (category.clone(), *active, false),
             None => (String::new(), false, true),
         };
-        let sql = "INSERT INTO products (product_id, category, active, deleted, version) VALUES ($1, $2, $3, $4, $5) \
-                   ON CONFLICT (product_id) DO UPDATE SET \
-                     category = CASE WHEN EXCLUDED.deleted THEN products.category ELSE EXCLUDED.category END, \
-                     active = EXCLUDED.active, deleted = EXCLUDED.deleted, version = EXCLUDED.version \
-                   WHERE products.version < EXCLUDED.version";
-        let values = vec![
-            product.into(),
-            category.clone().into(),
-            active.into(),
-            deleted.into(),
-            version.into(),
-        ];
-        let written = self
-            .db
-            .execute(statement(sql, values))
-            .await
-            .context("Failed to store the product")?;
-        if written.rows_affected() == 0 {
+        let stored = ProductInfo {
+            category: category.clone(),
+            active,
+            deleted,
+            version,
+        };
+        if !repo::store_product(&self.db, product, &stored).await? {
             return Ok(false);
         }
         let mut state = self.write();
@@ -234,16 +186,7 @@ impl Catalogue {
         interests: Vec<String>,
         updated_at: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let sql = "INSERT INTO user_profiles (user_id, interests, updated_at) VALUES ($1, $2, $3) \
-                   ON CONFLICT (user_id) DO UPDATE SET interests = EXCLUDED.interests, updated_at = EXCLUDED.updated_at \
-                   WHERE user_profiles.updated_at <= EXCLUDED.updated_at";
-        let values = vec![user.into(), interests.clone().into(), updated_at.into()];
-        let written = self
-            .db
-            .execute(statement(sql, values))
-            .await
-            .context("Failed to store the profile")?;
-        if written.rows_affected() == 0 {
+        if !repo::store_interests(&self.db, user, &interests, updated_at).await? {
             return Ok(false);
         }
         let before = self.write().interests.insert(user, interests.clone());
@@ -252,13 +195,7 @@ impl Catalogue {
 
     /// Forgets a deleted user: profile, model sequence and list.
     pub async fn delete_user(&self, user: Uuid) -> anyhow::Result<()> {
-        for table in ["user_profiles", "user_sequences", "recommendations"] {
-            let sql = format!("DELETE FROM {table} WHERE user_id = $1");
-            self.db
-                .execute(statement(&sql, vec![user.into()]))
-                .await
-                .with_context(|| format!("Failed to clear {table}"))?;
-        }
+        repo::delete_user(&self.db, user).await?;
         self.write().interests.remove(&user);
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! sequences and the lists; the lists' cache tiers (`cache`: Redis and in-process). Bulk writes take sorted keys so that concurrent flushes of
 //! different partitions lock rows in the same order (no deadlocks).
 pub mod cache;
+pub mod catalogue;
 pub mod deltas;
 pub mod lists;
 pub mod sequences;
