@@ -13,7 +13,7 @@ use recommender::evaluation::dataset::load;
 use recommender::model::aggregator::Aggregator;
 use recommender::model::delta::Delta;
 use recommender::model::replica::Replica;
-use recommender::model::score::{boosts, long_lists, score, Neighbourhood, Scratch};
+use recommender::model::score::{boosts, long_lists, long_or_all, score, Neighbourhood, Scratch};
 use recommender::model::sequence::{Interaction, UserSequence};
 use recommender::model::{Item, ModelParams};
 use rustc_hash::FxHashMap;
@@ -31,11 +31,7 @@ impl Neighbourhood for Cold<'_> {
     }
 
     fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
-        if self.long.is_empty() {
-            self.neighbours(item)
-        } else {
-            self.long.get(&item).map(Vec::as_slice)
-        }
+        long_or_all(&self.long, &self.neighbours, item)
     }
 
     fn boost(&self, item: Item) -> f64 {

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use super::catalogue::Catalogue;
 use super::list::{Reason, Recommendation, RecommendationList};
 use crate::model::replica::{Overlay, Replica};
-use crate::model::score::{boosts, long_lists, score, top, Neighbourhood, Scratch};
+use crate::model::score::{boosts, long_lists, long_or_all, score, top, Neighbourhood, Scratch};
 use crate::model::sequence::UserSequence;
 use crate::model::{Item, ModelParams};
 use crate::replication::SharedReplica;
@@ -116,11 +116,7 @@ impl Neighbourhood for Inputs {
     }
 
     fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
-        if self.long.is_empty() {
-            self.neighbours(item)
-        } else {
-            self.long.get(&item).map(Vec::as_slice)
-        }
+        long_or_all(&self.long, &self.neighbours, item)
     }
 
     fn boost(&self, item: Item) -> f64 {

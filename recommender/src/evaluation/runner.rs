@@ -7,7 +7,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::dataset::Rating;
 use super::metrics::{Accumulator, Metrics};
 use crate::model::aggregator::Aggregator;
-use crate::model::score::{boosts, long_lists, most_popular, score, top, Neighbourhood, Scratch};
+use crate::model::score::{
+    boosts, long_lists, long_or_all, most_popular, score, top, Neighbourhood, Scratch,
+};
 use crate::model::sequence::Interaction;
 use crate::model::{Item, ModelParams};
 
@@ -47,11 +49,7 @@ impl Neighbourhood for Trained {
     }
 
     fn long_neighbours(&self, item: Item) -> Option<&[(Item, f64)]> {
-        if self.long.is_empty() {
-            self.neighbours(item)
-        } else {
-            self.long.get(&item).map(Vec::as_slice)
-        }
+        long_or_all(&self.long, &self.neighbours, item)
     }
 
     fn boost(&self, item: Item) -> f64 {

@@ -230,6 +230,17 @@ pub trait Neighbourhood {
     fn boost(&self, item: Item) -> f64;
 }
 
+/// `item`'s list for the long-term score: its shorter copy in `long` (see [`long_lists`]), or
+/// its whole list in `all` when no shorter copies were made (`long` empty).
+pub fn long_or_all<'a>(
+    long: &'a FxHashMap<Item, Vec<(Item, f64)>>,
+    all: &'a FxHashMap<Item, Vec<(Item, f64)>>,
+    item: Item,
+) -> Option<&'a [(Item, f64)]> {
+    let lists = if long.is_empty() { all } else { long };
+    lists.get(&item).map(Vec::as_slice)
+}
+
 /// The long-term score's lists: the `params.long_neighbours` most similar of each neighbour
 /// list (none when the long-term score reads the whole lists).
 pub fn long_lists<'a>(
