@@ -9,7 +9,7 @@ pub(super) fn attack(
     items: usize,
 ) -> anyhow::Result<Outcome> {
     let vegeta_file = targets.vegeta(name);
-    let (peak, cpu) = cpu::during(plan.seconds, || peak(plan, targets, name, items));
+    let (peak, cpu) = cpu::during(plan.seconds, || measure_peak(plan, targets, name, items));
     let peak = peak?;
     let half_rate = (peak.requests_per_second / 2.0).floor().min(plan.fixed_rate);
     let before = recommender_metrics();
@@ -43,7 +43,12 @@ pub(super) fn attack(
 
 /// The workload's peak: wrk on its service, or for the mix (which spans services) Vegeta
 /// unthrottled.
-pub(super) fn peak(plan: &Plan, targets: &Targets, name: &str, items: usize) -> anyhow::Result<WrkResult> {
+pub(super) fn measure_peak(
+    plan: &Plan,
+    targets: &Targets,
+    name: &str,
+    items: usize,
+) -> anyhow::Result<WrkResult> {
     let vegeta_file = targets.vegeta(name);
     if name == "mixed" {
         // The mix spans services, which one wrk run cannot: its peak is Vegeta's, unthrottled.
@@ -99,7 +104,7 @@ pub(super) fn ingestion_alone(plan: &Plan, targets: &Targets) -> anyhow::Result<
             .map(|s| s.success())
     };
     anyhow::ensure!(signal("STOP")?, "could not pause the consumers");
-    let (peak, cpu) = cpu::during(plan.seconds, || peak(plan, targets, "actions_single", 1));
+    let (peak, cpu) = cpu::during(plan.seconds, || measure_peak(plan, targets, "actions_single", 1));
     let resumed = signal("CONT");
     anyhow::ensure!(
         resumed?,

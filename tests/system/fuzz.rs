@@ -96,7 +96,7 @@ async fn generated_requests_get_documented_answers_and_never_a_5xx() {
         for operation in warned(&text, "Authentication failed") {
             if !unreached.contains(&operation)
                 && !public.contains(&operation)
-                && refuses_the_token(&origin, &operation, &admin).await
+                && refuses_the_token(&system, &origin, &operation, &admin).await
             {
                 auth_failed.push(operation);
             }
@@ -113,7 +113,7 @@ async fn generated_requests_get_documented_answers_and_never_a_5xx() {
 /// Whether `operation` (`POST /api/v1/users/{id}/actions`) answers 401 to the admin token
 /// alone: the credentials no longer work there (a 403, a 404 or a 422 means they were accepted).
 /// Path parameters get fresh ids, bodies are an empty object.
-async fn refuses_the_token(origin: &str, operation: &str, token: &str) -> bool {
+async fn refuses_the_token(system: &System, origin: &str, operation: &str, token: &str) -> bool {
     let Some((method, path)) = operation.split_once(' ') else {
         return true;
     };
@@ -138,18 +138,8 @@ async fn refuses_the_token(origin: &str, operation: &str, token: &str) -> bool {
     .contains(&method)
     .then(|| serde_json::json!({}));
     let url = format!("{origin}{}", path.join("/"));
-    // A connection of its own: a pooled one idle since before the runs may have been closed by
-    // the server meanwhile, and a POST on it is not retried.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("a client");
-    let mut request = client.request(method, &url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e:?}"));
-    response.status().as_u16() == 401
+    let (status, _) = system.call(method, &url, Some(token), body).await;
+    status == 401
 }
 
 /// The operations a document declares without a security requirement, as schemathesis names
