@@ -9,7 +9,8 @@ use shared::http::health::{Need, Needs};
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::metrics::PipelineMetrics;
 use shared::pipeline::PipelineHandle;
-use shared::service::Infrastructure;
+use shared::secrets::Findings;
+use shared::service::{Infrastructure, Started};
 
 use crate::cache::AnswerCache;
 use crate::configuration::Settings;
@@ -47,12 +48,12 @@ impl Application {
     /// Connects, migrates, starts the consumer (group `kafka.consumer_group`, every topic) and
     /// binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        shared::secrets::Findings::default()
-            .common(&settings.common)
-            .auth(&settings.auth)
-            .enforce(&shared::secrets::environment())?;
-        let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
+        let Started {
+            infra,
+            auth,
+            revocations,
+        } = Infrastructure::start::<Migrator>(SERVICE, &settings.common, &settings.auth, Findings::default())
+            .await?;
         let cache = AnswerCache::new(infra.redis.clone(), settings.analytics.cache_ttl_seconds);
         let statistics = Statistics {
             db: infra.db.clone(),

@@ -9,7 +9,8 @@ use shared::events::topics;
 use shared::http::health::{Need, Needs};
 use shared::kafka::feed::TopicFeed;
 use shared::outbox::OutboxHandle;
-use shared::service::Infrastructure;
+use shared::secrets::Findings;
+use shared::service::{Infrastructure, Started};
 use uuid::Uuid;
 
 use crate::configuration::Settings;
@@ -44,12 +45,12 @@ pub struct Application {
 impl Application {
     /// Connects to its dependencies, migrates, starts the outbox relay and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        shared::secrets::Findings::default()
-            .common(&settings.common)
-            .auth(&settings.auth)
-            .enforce(&shared::secrets::environment())?;
-        let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
+        let Started {
+            infra,
+            auth,
+            revocations,
+        } = Infrastructure::start::<Migrator>(SERVICE, &settings.common, &settings.auth, Findings::default())
+            .await?;
         let outbox = infra.start_outbox(&settings.outbox)?;
         let cache = Arc::new(ProductCache::new(
             settings.products.read_cache_capacity,

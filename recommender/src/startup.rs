@@ -13,7 +13,8 @@ use shared::http::health::{Need, Needs};
 use shared::kafka::consumer::{ConsumerHandle, ConsumerSpec};
 use shared::metrics::PipelineMetrics;
 use shared::pipeline::PipelineHandle;
-use shared::service::Infrastructure;
+use shared::secrets::Findings;
+use shared::service::{Infrastructure, Started};
 use uuid::Uuid;
 
 use crate::configuration::Settings;
@@ -58,12 +59,12 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, loads the catalogue, starts the consumers and binds the port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        shared::secrets::Findings::default()
-            .common(&settings.common)
-            .auth(&settings.auth)
-            .enforce(&shared::secrets::environment())?;
-        let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
+        let Started {
+            infra,
+            auth,
+            revocations,
+        } = Infrastructure::start::<Migrator>(SERVICE, &settings.common, &settings.auth, Findings::default())
+            .await?;
         let metrics = RecommenderMetrics::new(&infra.registry)?;
         let catalogue = Catalogue::load(infra.db.clone())
             .await

@@ -10,7 +10,7 @@ use crate::auth::{AuthSettings, Authenticator, RevocationFeed};
 use crate::configuration::CommonSettings;
 use crate::db;
 use crate::events::topics;
-use crate::http::health::{Needs, Readiness};
+use crate::http::health::{Needs, Probe, Readiness};
 use crate::http::server::{ServerParts, READY_TIMEOUT};
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::producer::EventProducer;
@@ -18,9 +18,18 @@ use crate::metrics::{new_registry, ConsumerMetrics, HttpMetrics, ProducerMetrics
 use crate::outbox::relay::OutboxMetrics;
 use crate::outbox::{OutboxHandle, OutboxSettings};
 use crate::redis_store::RedisStore;
+use crate::secrets::Findings;
 
 /// How long start-up waits for Kafka to confirm the topics before going on without it.
 const TOPIC_SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every service starts from: its connections, its authenticator and the feed that keeps
+/// the authenticator's revocations current (keep it for the service's lifetime).
+pub struct Started {
+    pub infra: Infrastructure,
+    pub auth: actix_web::web::Data<Authenticator>,
+    pub revocations: RevocationFeed,
+}
 
 /// Connections and metrics shared by a service's routes, actors and consumers.
 #[derive(Clone)]
@@ -59,14 +68,39 @@ impl Infrastructure {
         })
     }
 
+    /// Every service's first steps: refuses development secrets outside development (the
+    /// common and auth settings', and the service's own in `findings`), connects (see
+    /// [`Infrastructure::connect`]) and starts the authenticator.
+    pub async fn start<M: MigratorTrait>(
+        service: &str,
+        common: &CommonSettings,
+        auth: &AuthSettings,
+        mut findings: Findings,
+    ) -> anyhow::Result<Started> {
+        findings
+            .common(common)
+            .auth(auth)
+            .enforce(&crate::secrets::environment())?;
+        let infra = Self::connect::<M>(service, common).await?;
+        let (auth, revocations) = infra.start_auth(auth, common)?;
+        Ok(Started {
+            infra,
+            auth,
+            revocations,
+        })
+    }
+
     /// The pieces `http::server::build` needs.
     pub fn server_parts(&self, needs: Needs) -> ServerParts {
         ServerParts {
             readiness: Readiness {
-                db: self.db.clone(),
-                redis: self.redis.clone(),
-                kafka: self.producer.clone(),
-                needs,
+                probes: Probe::infrastructure(
+                    needs,
+                    self.db.clone(),
+                    self.redis.clone(),
+                    self.producer.clone(),
+                    READY_TIMEOUT,
+                ),
                 timeout: READY_TIMEOUT,
                 own: Vec::new(),
             },

@@ -6,7 +6,8 @@ use secrecy::ExposeSecret;
 use shared::auth::RevocationFeed;
 use shared::http::health::{Need, Needs};
 use shared::outbox::OutboxHandle;
-use shared::service::Infrastructure;
+use shared::secrets::Findings;
+use shared::service::{Infrastructure, Started};
 
 use crate::configuration::Settings;
 use crate::domain::email::Email;
@@ -42,14 +43,15 @@ impl Application {
     /// Connects to its dependencies, migrates, bootstraps the admin, starts the outbox relay
     /// and binds its port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let mut findings = shared::secrets::Findings::default();
-        findings.common(&settings.common).auth(&settings.auth);
+        let mut findings = Findings::default();
         if let Some(password) = &settings.admin.password {
             findings.password("admin.password", password);
         }
-        findings.enforce(&shared::secrets::environment())?;
-        let infra = Infrastructure::connect::<Migrator>(SERVICE, &settings.common).await?;
-        let (auth, revocations) = infra.start_auth(&settings.auth, &settings.common)?;
+        let Started {
+            infra,
+            auth,
+            revocations,
+        } = Infrastructure::start::<Migrator>(SERVICE, &settings.common, &settings.auth, findings).await?;
         bootstrap_admin(&infra, &settings).await?;
         let outbox = infra.start_outbox(&settings.outbox)?;
         prune_sessions_hourly(infra.db.clone());

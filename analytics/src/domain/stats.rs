@@ -111,3 +111,78 @@ pub struct UserActivity {
     /// Distinct UTC days with at least one action.
     pub active_days: i64,
 }
+
+/// One of a user's latest actions, from the raw events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecentAction {
+    pub event_id: Uuid,
+    /// `view`, `click`, `add_to_cart`, `purchase` or `rate`.
+    pub action: String,
+    pub product_id: Uuid,
+    /// The rating, for `rate`.
+    pub value: Option<f64>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A user's latest actions, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecentActions {
+    pub user_id: Uuid,
+    pub items: Vec<RecentAction>,
+}
+
+/// Everything counted since the first event: accounts and products that exist, actions taken
+/// (from the day buckets of the global counters, which are never pruned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AllTime {
+    /// Registrations minus deletions.
+    pub users: i64,
+    /// Products created minus deleted.
+    pub products: i64,
+    /// Actions of every kind.
+    pub actions: i64,
+}
+
+impl AllTime {
+    /// From the global counters summed over every day bucket.
+    pub fn from_totals(totals: &std::collections::BTreeMap<String, i64>) -> Self {
+        let of = |metric: &str| totals.get(metric).copied().unwrap_or(0);
+        Self {
+            users: of("registrations") - of("users_deleted"),
+            products: of("products_created") - of("products_deleted"),
+            actions: ["view", "click", "add_to_cart", "purchase", "rate"]
+                .iter()
+                .map(|m| of(m))
+                .sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod all_time_tests {
+    use super::*;
+
+    #[test]
+    fn all_time_figures_net_deletions_and_sum_every_action_kind() {
+        let totals = [
+            ("registrations", 10),
+            ("users_deleted", 3),
+            ("products_created", 7),
+            ("products_updated", 40),
+            ("view", 100),
+            ("purchase", 5),
+            ("rate", 2),
+        ]
+        .into_iter()
+        .map(|(m, v)| (m.to_owned(), v))
+        .collect();
+        assert_eq!(
+            AllTime::from_totals(&totals),
+            AllTime {
+                users: 7,
+                products: 7,
+                actions: 107
+            }
+        );
+    }
+}

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::statement;
 use crate::buckets::Bucket;
-use crate::domain::stats::{ratio, Metric, ProductBucket, Ranked, UserActivity};
+use crate::domain::stats::{ratio, Metric, ProductBucket, Ranked, RecentAction, UserActivity};
 
 /// A product's buckets of one width starting at or after `from`, oldest first.
 pub async fn product_series(
@@ -76,6 +76,40 @@ fn decode_activity(user_id: Uuid, row: Option<QueryResult>) -> anyhow::Result<Op
         active_days: row.try_get("", "active_days")?,
     };
     Ok(Some(activity))
+}
+
+/// A user's latest `limit` actions, newest first, from the raw events (kept
+/// `analytics.raw_retention_days`). A rating that is not a number reads as none.
+pub async fn recent_actions(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    limit: u64,
+) -> anyhow::Result<Vec<RecentAction>> {
+    let sql = "SELECT event_id, occurred_at, product_id, payload->>'action' AS action, \
+               CASE WHEN jsonb_typeof(payload->'value') = 'number' THEN (payload->>'value')::float8 END AS value \
+               FROM raw_events WHERE user_id = $1 AND topic = $2 AND product_id IS NOT NULL \
+               ORDER BY occurred_at DESC, event_id LIMIT $3";
+    let values = vec![
+        user.into(),
+        shared::events::topics::USER_ACTIONS.into(),
+        (limit as i64).into(),
+    ];
+    let rows = db
+        .query_all(statement(sql, values))
+        .await
+        .context("Failed to read a user's recent actions")?;
+    rows.iter()
+        .map(|row| {
+            Ok(RecentAction {
+                event_id: row.try_get("", "event_id")?,
+                action: row.try_get::<Option<String>>("", "action")?.unwrap_or_default(),
+                product_id: row.try_get("", "product_id")?,
+                value: row.try_get("", "value")?,
+                occurred_at: row.try_get("", "occurred_at")?,
+            })
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .context("Failed to decode a user's recent actions")
 }
 
 /// The SQL expression of a metric over summed columns.

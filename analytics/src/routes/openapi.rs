@@ -9,7 +9,7 @@ use super::{stats, top};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "analytics", description = "Product popularity and user activity statistics."),
-    paths(stats::product, stats::user, top::top_products, top::top_categories, top::summary),
+    paths(stats::product, stats::user, stats::user_events, top::top_products, top::top_categories, top::summary),
     components(schemas(shared::http::problem::Problem, crate::buckets::Bucket)),
     modifiers(&SecuritySchemes),
 )]

@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::buckets::Bucket;
-use crate::domain::stats::{ProductSeries, UserActivity, Window};
+use crate::domain::stats::{ProductSeries, RecentActions, UserActivity, Window};
 use crate::repository::reads as repo;
 
-/// Mounts `/analytics/products/{id}` and `/analytics/users/{id}`.
+/// Mounts `/analytics/products/{id}`, `/analytics/users/{id}` and its `/events`.
 pub fn config_stats_api(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/analytics/products/{id}").route(web::get().to(product)))
-        .service(web::resource("/analytics/users/{id}").route(web::get().to(user)));
+        .service(web::resource("/analytics/users/{id}").route(web::get().to(user)))
+        .service(web::resource("/analytics/users/{id}/events").route(web::get().to(user_events)));
 }
 
 /// Answers from the cache, or computes, caches and answers; the body says which (`source`).
@@ -118,6 +119,37 @@ pub async fn user(
         to_json(activity)
     })
     .await
+}
+
+/// `limit`: 1 to 100, default 20.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub limit: Option<u64>,
+}
+
+/// A user's latest actions, newest first (the user themself, admins and the API key). Read
+/// from the raw events at every request: it is what the user just did, never a cached answer.
+#[utoipa::path(get, path = "/api/v1/analytics/users/{id}/events", tag = "analytics",
+    security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path), EventsQuery),
+    responses((status = 200, body = RecentActions), (status = 400), (status = 401), (status = 403)))]
+pub async fn user_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = id.into_inner();
+    caller.require_self_or(user_id, Scope::Read)?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit: must be between 1 and 100"));
+    }
+    let items = repo::recent_actions(&state.db, user_id, limit)
+        .await
+        .map_err(unexpected)?;
+    Ok(HttpResponse::Ok().json(RecentActions { user_id, items }))
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value, ApiError> {

@@ -1,6 +1,6 @@
 //! Rankings and the summary.
 use actix_web::{web, HttpResponse};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::auth::Caller;
@@ -9,7 +9,8 @@ use shared::http::ApiError;
 
 use super::stats::{answer, require_privileged};
 use super::AppState;
-use crate::domain::stats::{Metric, Ranked, Window};
+use crate::buckets::Bucket;
+use crate::domain::stats::{AllTime, Metric, Ranked, Window};
 use crate::repository::reads as repo;
 
 /// Mounts the ranking and summary routes.
@@ -126,6 +127,9 @@ pub async fn summary(
         let totals = repo::totals(&state.db, bucket, bucket.start(Utc::now() - window.length()))
             .await
             .map_err(unexpected)?;
+        let ever = repo::totals(&state.db, Bucket::Day, DateTime::<Utc>::UNIX_EPOCH)
+            .await
+            .map_err(unexpected)?;
         let today = Utc::now().date_naive();
         let dau = repo::active_users(&state.db, today).await.map_err(unexpected)?;
         let wau = repo::active_users(&state.db, today - TimeDelta::days(6))
@@ -144,7 +148,7 @@ pub async fn summary(
         .await?;
         Ok(
             json!({"window": window, "totals": totals, "daily_active_users": dau, "weekly_active_users": wau,
-                  "top_categories": categories["items"]}),
+                  "top_categories": categories["items"], "all_time": AllTime::from_totals(&ever)}),
         )
     };
     answer(&state, format!("summary:{window:?}"), compute).await

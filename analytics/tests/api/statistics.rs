@@ -66,6 +66,33 @@ async fn actions_give_exact_counts_per_product_bucket_and_per_user() {
         activity["first_activity"].as_str().unwrap()[..10],
         yesterday.to_rfc3339()[..10]
     );
+    // Bob's latest actions, newest first: the three of today before yesterday's click.
+    let client = &app;
+    let recent = |limit: u32| {
+        let path = format!("/analytics/users/{bob}/events?limit={limit}");
+        async move { client.get(&path).await.json::<Value>().await.unwrap() }
+    };
+    let events = recent(4).await;
+    let items = events["items"].as_array().unwrap();
+    let mut today: Vec<(&str, &Value)> = items[..3]
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), &e["value"]))
+        .collect();
+    today.sort_by_key(|(action, _)| *action);
+    let null = Value::Null;
+    assert_eq!(
+        today,
+        vec![("purchase", &null), ("rate", &json!(4.0)), ("view", &null)],
+        "{events}"
+    );
+    assert_eq!(items[3]["action"], "click");
+    assert_eq!(recent(2).await["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get(&format!("/analytics/users/{bob}/events?limit=0"))
+            .await
+            .status(),
+        400
+    );
 }
 
 #[actix_web::test]
@@ -282,6 +309,10 @@ async fn rankings_and_summary_reflect_exact_counts_and_are_cached_until_the_next
     );
     assert_eq!(summary["top_categories"][0]["category"], "Books");
     assert_eq!(summary["totals"]["purchase"], 1);
+    assert_eq!(
+        summary["all_time"],
+        json!({"users": 1, "products": 2, "actions": 5})
+    );
 
     let top: Value = app
         .get("/analytics/products/top?metric=views&window=24h")
@@ -350,6 +381,7 @@ async fn the_openapi_document_covers_every_route() {
             "get /api/v1/analytics/products/{id}",
             "get /api/v1/analytics/summary",
             "get /api/v1/analytics/users/{id}",
+            "get /api/v1/analytics/users/{id}/events",
         ]
     );
 }

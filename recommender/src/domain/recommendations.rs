@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::list::{Reason, Recommendation, RecommendationList};
 use super::refresh::Refresher;
 use crate::metrics::RecommenderMetrics;
-use crate::model::Item;
+use crate::model::{popularity, Item};
 use crate::repository::cache::{Answers, Recent, Tier};
 use crate::repository::lists;
 
@@ -229,7 +229,7 @@ impl Recommendations {
     }
 
     /// At most `limit` popular products, overall (trending) or in `category`, scored relative
-    /// to the first (popularity is stored relative to a fixed epoch).
+    /// to the first (the stored popularity is a logarithm relative to a fixed reference time).
     pub fn popular(&self, category: Option<&str>, limit: usize) -> Vec<ScoredProduct> {
         let refresher = &self.refresher;
         let rankings = refresher.rankings.get(&refresher.replica, &refresher.catalogue);
@@ -242,15 +242,13 @@ impl Recommendations {
                 .collect(),
             None => rankings.trending.iter().take(limit).copied().collect(),
         };
-        let top = ranked
-            .first()
-            .map_or(1.0, |(_, p)| if *p > 0.0 { *p } else { 1.0 });
+        let top = ranked.first().map_or(popularity::NONE, |(_, p)| *p);
         ranked
             .into_iter()
             .filter_map(|(item, p)| {
                 Some(ScoredProduct {
                     product_id: refresher.catalogue.product(item)?,
-                    score: p / top,
+                    score: popularity::relative(p, top),
                 })
             })
             .collect()

@@ -31,7 +31,8 @@ impl MigrationTrait for Migration {
                     interests  TEXT[]      NOT NULL,
                     updated_at TIMESTAMPTZ NOT NULL
                 );
-                -- N_i, and time-decayed popularity as Σ w · 2^((t - epoch) / half-life).
+                -- N_i, and time-decayed popularity as Σ w · 2^((t - epoch) / half-life) (since folded into
+                -- the replicated state, where popularity is kept as its logarithm).
                 CREATE TABLE item_counts (
                     item       INTEGER PRIMARY KEY,
                     users      DOUBLE PRECISION NOT NULL DEFAULT 0,

@@ -89,7 +89,11 @@ async fn fold_count_tables(db: &SchemaManagerConnection<'_>) -> Result<(), DbErr
     {
         let item = row.try_get::<i32>("", "item")? as Item;
         counts.add_item(item, row.try_get("", "users")?);
-        popularity.insert(item, row.try_get::<f64>("", "popularity")?);
+        // The tables held plain sums; the state holds their logarithms.
+        let sum = crate::model::popularity::from_linear(row.try_get::<f64>("", "popularity")?);
+        if sum != crate::model::popularity::NONE {
+            popularity.insert(item, sum);
+        }
     }
     for row in db
         .query_all(statement("SELECT from_item, to_item, weight FROM co_counts"))

@@ -22,7 +22,8 @@ use super::Item;
 pub struct Delta {
     /// `N_i` increments.
     pub items: Vec<(Item, f64)>,
-    /// Decayed popularity increments.
+    /// Decayed popularity increments, as logarithms (see [`super::popularity`]): applying one
+    /// is a log-sum-exp, not an addition.
     pub popularity: Vec<(Item, f64)>,
     /// `C[from][to]` increments by row: `(from, [(to, weight)])`.
     pub rows: Vec<(Item, Vec<(Item, f64)>)>,
@@ -45,8 +46,12 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
-/// The current encoding.
-const FORMAT: u8 = 1;
+/// The current encoding: 2 stores popularity as logarithms; 1 stored plain sums (read and
+/// converted, so records written before the change still apply).
+const FORMAT: u8 = 2;
+
+/// The encoding whose popularity values were plain sums.
+const FORMAT_LINEAR_POPULARITY: u8 = 1;
 
 /// Largest decompressed record accepted (a decompression bomb stops here).
 pub const MAX_DECODED_BYTES: u64 = 1 << 30;
@@ -132,7 +137,7 @@ impl Delta {
     /// Reads a record written by [`Delta::encode`], checking everything.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (&format, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
-        if format != FORMAT {
+        if format != FORMAT && format != FORMAT_LINEAR_POPULARITY {
             return Err(DecodeError::Format(format));
         }
         let mut raw = Vec::new();
@@ -146,7 +151,12 @@ impl Delta {
         }
         let wire: Wire = postcard::from_bytes(&raw).map_err(DecodeError::Decode)?;
         let items = join_gaps(&wire.items, &wire.n)?;
-        let popularity = join_gaps(&wire.popular, &wire.popularity)?;
+        let mut popularity = join_gaps(&wire.popular, &wire.popularity)?;
+        if format == FORMAT_LINEAR_POPULARITY {
+            for (_, p) in &mut popularity {
+                *p = super::popularity::from_linear(*p);
+            }
+        }
         if wire.from.len() != wire.lengths.len() {
             return Err(DecodeError::Invalid("rows and row lengths differ"));
         }
@@ -257,6 +267,21 @@ mod tests {
             vec![(1, vec![(2, 0.25), (9, 1.0)]), (3, vec![(1, 0.5)])]
         );
         assert_eq!(delta.pairs(), 3);
+    }
+
+    #[test]
+    fn records_of_the_linear_popularity_format_decode_as_logarithms() {
+        let popularity = [(2, 8.0), (5, 0.0)].into_iter().collect();
+        let delta = Delta::new(&counts(&[(2, 5, 1.0)], &[(2, 1.0)]), &popularity);
+        let mut bytes = delta.encode().unwrap();
+        assert_eq!(Delta::decode(&bytes).unwrap(), delta);
+        bytes[0] = FORMAT_LINEAR_POPULARITY;
+        let old = Delta::decode(&bytes).unwrap();
+        assert_eq!(
+            old.popularity,
+            vec![(2, 3.0), (5, crate::model::popularity::NONE)]
+        );
+        assert_eq!((old.items, old.rows), (delta.items, delta.rows));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod aggregator;
 pub mod delta;
 pub mod params;
+pub mod popularity;
 pub mod replica;
 pub mod score;
 pub mod sequence;

@@ -13,16 +13,17 @@ use rustc_hash::FxHashMap;
 use super::delta::Delta;
 use super::score::{keep_best, similarity, Counts};
 use super::sequence::PairIncrement;
-use super::{Item, ModelParams};
+use super::{popularity, Item, ModelParams};
 
 /// Item numbers at or above this are refused (a replica is a dense vector over item numbers,
 /// and product numbers come from a sequence: a larger one is a corrupt record).
 pub const MAX_ITEMS: Item = 1 << 26;
 
 /// One item's counts and its row `C[item][*]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ItemState {
     n: f64,
+    /// A logarithm (see [`popularity`]).
     popularity: f64,
     /// `N^alpha`, `N^(1-alpha)`, kept with `N` (not one `powf` per pair when scoring).
     from_norm: f64,
@@ -30,6 +31,19 @@ struct ItemState {
     row: FxHashMap<Item, f64>,
     /// The replica version that last changed the row.
     row_version: u64,
+}
+
+impl Default for ItemState {
+    fn default() -> Self {
+        Self {
+            n: 0.0,
+            popularity: popularity::NONE,
+            from_norm: 0.0,
+            to_norm: 0.0,
+            row: FxHashMap::default(),
+            row_version: 0,
+        }
+    }
 }
 
 /// What applying a delta did.
@@ -217,7 +231,8 @@ impl Replica {
             state.to_norm = state.n.powf(1.0 - alpha);
         }
         for &(item, p) in &delta.popularity {
-            self.items[item as usize].popularity += p;
+            let state = &mut self.items[item as usize];
+            state.popularity = popularity::add(state.popularity, p);
         }
         for (from, row) in &delta.rows {
             let state = &mut self.items[*from as usize];
@@ -261,9 +276,11 @@ impl Replica {
         self.items.get(item as usize).map_or(0.0, |s| s.n)
     }
 
-    /// Decayed popularity of an item.
+    /// Decayed popularity of an item, as a logarithm ([`popularity::NONE`] for none).
     pub fn popularity(&self, item: Item) -> f64 {
-        self.items.get(item as usize).map_or(0.0, |s| s.popularity)
+        self.items
+            .get(item as usize)
+            .map_or(popularity::NONE, |s| s.popularity)
     }
 
     /// `C[from][to]`.
@@ -354,7 +371,7 @@ impl Replica {
             if state.n != 0.0 {
                 chunk.items.push((item, state.n));
             }
-            if state.popularity != 0.0 {
+            if state.popularity != popularity::NONE {
                 chunk.popularity.push((item, state.popularity));
             }
             if !state.row.is_empty() {

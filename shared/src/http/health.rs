@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
+use futures_util::future::BoxFuture;
 use prometheus::{Encoder, Registry, TextEncoder};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -30,23 +31,64 @@ pub struct Needs {
     pub kafka: Need,
 }
 
-/// The dependencies `/ready` checks.
+/// A dependency check: `Ok` when the dependency answers.
+pub type ProbeFn = std::sync::Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// One dependency `/ready` checks, by name, and how much the service needs it.
+#[derive(Clone)]
+pub struct Probe {
+    pub name: &'static str,
+    pub need: Need,
+    pub check: ProbeFn,
+}
+
+impl Probe {
+    /// The checks of Postgres, Redis and Kafka that `needs` uses (unused ones are left out).
+    pub fn infrastructure(
+        needs: Needs,
+        db: DatabaseConnection,
+        redis: RedisStore,
+        kafka: EventProducer,
+        timeout: Duration,
+    ) -> Vec<Self> {
+        let postgres: ProbeFn = std::sync::Arc::new(move || {
+            let db = db.clone();
+            Box::pin(async move { db.ping().await.map_err(anyhow::Error::from) })
+        });
+        let redis: ProbeFn = std::sync::Arc::new(move || {
+            let redis = redis.clone();
+            Box::pin(async move { redis.ping().await })
+        });
+        let kafka: ProbeFn = std::sync::Arc::new(move || {
+            let kafka = kafka.clone();
+            Box::pin(async move { kafka.ping(timeout).await })
+        });
+        [
+            ("postgres", needs.postgres, postgres),
+            ("redis", needs.redis, redis),
+            ("kafka", needs.kafka, kafka),
+        ]
+        .into_iter()
+        .filter(|(_, need, _)| *need != Need::Unused)
+        .map(|(name, need, check)| Self { name, need, check })
+        .collect()
+    }
+}
+
+/// What `/ready` checks: dependencies and the service's own conditions.
 #[derive(Clone)]
 pub struct Readiness {
-    pub db: DatabaseConnection,
-    pub redis: RedisStore,
-    pub kafka: EventProducer,
-    pub needs: Needs,
+    pub probes: Vec<Probe>,
     /// Longest a single check may take before it counts as down.
     pub timeout: Duration,
     /// The service's own conditions (e.g. its replica applying), by name: `Err(reason)` is down.
     pub own: Vec<(&'static str, OwnCheck)>,
 }
 
-/// A condition of the service itself, checked without I/O.
+/// A service's own readiness condition.
 pub type OwnCheck = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// The state of one dependency.
+/// One check's result in the `/ready` body.
 #[derive(Debug, Serialize)]
 pub struct Check {
     pub status: &'static str,
@@ -55,34 +97,22 @@ pub struct Check {
 }
 
 impl Readiness {
-    /// Runs the checks of the dependencies used, concurrently: `true` when every required one
-    /// answered and the service's own conditions hold; the body names each check and says
-    /// `ready`, `degraded` (an optional dependency is down) or `unavailable`.
+    /// Runs the probes concurrently: `true` when every required one answered and the
+    /// service's own conditions hold; the body names each check and says `ready`, `degraded`
+    /// (an optional dependency is down) or `unavailable`.
     pub async fn check(&self) -> (bool, serde_json::Value) {
-        let needs = self.needs;
-        let (postgres, redis, kafka) = tokio::join!(
-            self.checked(needs.postgres, async {
-                self.db.ping().await.map_err(anyhow::Error::from)
-            }),
-            self.checked(needs.redis, self.redis.ping()),
-            self.checked(needs.kafka, self.kafka.ping(self.timeout)),
-        );
+        let results = futures_util::future::join_all(self.probes.iter().map(|p| self.run((p.check)()))).await;
         let mut ready = true;
         let mut degraded = false;
         let mut checks = json!({});
-        for (name, need, check) in [
-            ("postgres", needs.postgres, postgres),
-            ("redis", needs.redis, redis),
-            ("kafka", needs.kafka, kafka),
-        ] {
-            let Some(check) = check else { continue };
+        for (probe, check) in self.probes.iter().zip(results) {
             if check.error.is_some() {
-                match need {
+                match probe.need {
                     Need::Required => ready = false,
-                    _ => degraded = true,
+                    Need::Optional | Need::Unused => degraded = true,
                 }
             }
-            checks[name] = json!(check);
+            checks[probe.name] = json!(check);
         }
         for (name, check) in &self.own {
             let error = check().err();
@@ -99,18 +129,6 @@ impl Readiness {
             (true, false) => "ready",
         };
         (ready, json!({ "status": status, "checks": checks }))
-    }
-
-    /// The probe's result, or `None` for a dependency the service does not use.
-    async fn checked(
-        &self,
-        need: Need,
-        probe: impl std::future::Future<Output = anyhow::Result<()>>,
-    ) -> Option<Check> {
-        match need {
-            Need::Unused => None,
-            Need::Required | Need::Optional => Some(self.run(probe).await),
-        }
     }
 
     async fn run(&self, probe: impl std::future::Future<Output = anyhow::Result<()>>) -> Check {

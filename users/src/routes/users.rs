@@ -414,6 +414,8 @@ pub struct ListQuery {
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only the account with this e-mail address (at most one item, no next page).
+    pub email: Option<String>,
 }
 
 /// A page of accounts.
@@ -424,7 +426,8 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
-/// All accounts in creation order, a page at a time (admins only).
+/// All accounts in creation order, a page at a time, or the one with an e-mail address (admins
+/// only).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = UserPage), (status = 400), (status = 401), (status = 403)))]
 pub async fn list(
@@ -434,6 +437,15 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let limit = pagination::limit(query.limit)?;
+    if let Some(email) = &query.email {
+        let email = Email::parse(email).map_err(|e| ApiError::bad_request(format!("email: {e}")))?;
+        let found = repo::find_by_email(&state.db, &email).await.map_err(unexpected)?;
+        let items = found.into_iter().map(UserResponse::from).collect();
+        return Ok(HttpResponse::Ok().json(UserPage {
+            items,
+            next_cursor: None,
+        }));
+    }
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     // One extra row tells whether there is a next page.
     let rows = repo::list(&state.db, after, limit + 1)

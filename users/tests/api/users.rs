@@ -349,6 +349,47 @@ async fn admins_page_through_every_user_exactly_once() {
 }
 
 #[actix_web::test]
+async fn admins_find_an_account_by_email_and_nobody_else_can() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let user = app.new_user().await;
+    let path = format!(
+        "/users?email={}",
+        user.email.replace('+', "%2B").replace('@', "%40")
+    );
+    let page: Value = app
+        .request(Method::GET, &path, Some(&admin), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["id"], user.id.to_string());
+    assert_eq!(page["next_cursor"], Value::Null);
+    let none: Value = app
+        .request(
+            Method::GET,
+            "/users?email=nobody%40example.com",
+            Some(&admin),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"], json!([]));
+    let bad = app
+        .request(Method::GET, "/users?email=not-an-address", Some(&admin), None)
+        .await;
+    assert_eq!(bad.status(), 400);
+    let own = app.token(&user.email, PASSWORD).await;
+    assert_eq!(
+        app.request(Method::GET, &path, Some(&own), None).await.status(),
+        403
+    );
+}
+
+#[actix_web::test]
 async fn registration_returns_503_while_postgres_is_unreachable_and_recovers() {
     let proxy = TcpProxy::start("127.0.0.1:5432").await;
     let port = proxy.port();

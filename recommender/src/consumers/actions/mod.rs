@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use shared::events::action::{ActionKind, UserAction};
@@ -31,6 +31,7 @@ use crate::domain::list::RecommendationList;
 use crate::metrics::RecommenderMetrics;
 use crate::model::aggregator::Aggregator;
 use crate::model::delta::Delta;
+use crate::model::popularity;
 use crate::model::replica::Overlay;
 use crate::model::score::{Counts, Scratch};
 use crate::model::sequence::{Interaction, UserSequence};
@@ -183,20 +184,13 @@ impl Core {
     }
 }
 
-/// The reference time of popularity: increments are `w · 2^((t − EPOCH) / half-life)`, so that
-/// decayed popularity is a plain sum (ranking at any moment is unchanged by the common factor).
-fn popularity_epoch_ms() -> i64 {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-        .single()
-        .map_or(0, |t| t.timestamp_millis())
-}
-
 /// What the pure part of a flush produced.
 #[derive(Debug, Default)]
 pub struct Applied {
     /// Ids of the events applied (first deliveries only).
     pub event_ids: Vec<Uuid>,
     pub counts: Counts,
+    /// Popularity increments as logarithms (see `model::popularity`).
     pub popularity: FxHashMap<Item, f64>,
     /// Users whose sequences changed.
     pub touched: Vec<Uuid>,
@@ -225,7 +219,6 @@ pub fn apply_batch(
     let mut fresh = HashSet::new();
     batch.retain(|e| !processed.contains(&e.event_id) && fresh.insert(e.event_id));
     let half_life_ms = settings.popularity_half_life_hours * 3_600_000.0;
-    let epoch = popularity_epoch_ms();
     let mut popularity: FxHashMap<Item, f64> = FxHashMap::default();
     for event in &batch {
         let Some(&item) = items.get(&event.product) else {
@@ -243,7 +236,10 @@ pub fn apply_batch(
         // Popularity counts a user's action of one kind on one item once (500 purchases of one
         // product in one request weigh as one): repeats only refresh the user's sequence.
         if model.observe(event.user, interaction) {
-            *popularity.entry(item).or_default() += weight * ((time - epoch) as f64 / half_life_ms).exp2();
+            if let Some(term) = popularity::term(weight, time, half_life_ms) {
+                let sum = popularity.entry(item).or_insert(popularity::NONE);
+                *sum = popularity::add(*sum, term);
+            }
         }
     }
     let (counts, touched) = model.take();
