@@ -5,6 +5,7 @@ import re
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -13,6 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {"users": 8081, "products": 8082, "recommender": 8083, "analytics": 8084}
+# The web console: no database, no Redis, no Kafka; it talks to the services' APIs.
+CONSOLE = {"console": 8085}
 
 
 def fail(message):
@@ -39,7 +42,7 @@ def check_compose():
         image = service.get("image")
         if image and (":" not in image or image.endswith(":latest")):
             fail(f"service {name} uses an unpinned image {image}")
-        if name in SERVICES:
+        if name in SERVICES or name in CONSOLE:
             keys = config_keys(name)
             for variable in service.get("environment", {}):
                 if not variable.startswith("APP_") or variable == "APP_ENVIRONMENT":
@@ -136,12 +139,28 @@ def check_live():
     while True:
         targets = json.loads(get("http://127.0.0.1:9090/api/v1/targets")[1])["data"]["activeTargets"]
         up = {t["labels"]["job"] for t in targets if t["health"] == "up"}
-        if up == set(SERVICES):
+        expected = set(SERVICES) | set(CONSOLE)
+        if up == expected:
             break
         if time.time() > deadline:
-            fail(f"Prometheus targets up: {sorted(up)}, expected {sorted(SERVICES)}")
+            fail(f"Prometheus targets up: {sorted(up)}, expected {sorted(expected)}")
         time.sleep(1)
-    print(f"live: every dashboard metric exposed ({len(dashboard_metrics())}), Prometheus has all {len(SERVICES)} targets up")
+    queries = console_queries()
+    for query in queries:
+        answer = json.loads(get("http://127.0.0.1:9090/api/v1/query?" + urllib.parse.urlencode({"query": query}))[1])
+        if answer.get("status") != "success":
+            fail(f"the console's PromQL fails in Prometheus: {query}: {answer}")
+    status, _ = get("http://127.0.0.1:8085/login")
+    if status != 200:
+        fail(f"the console's login page answers {status}")
+    print(f"live: every dashboard metric exposed ({len(dashboard_metrics())}), Prometheus has all "
+          f"{len(expected)} targets up, the console's {len(queries)} PromQL queries run, its login page answers")
+
+
+def console_queries():
+    """The PromQL of the console's overview (console/src/domain/overview.rs, raw strings)."""
+    source = (ROOT / "console" / "src" / "domain" / "overview.rs").read_text()
+    return re.findall(r'r#"(.*?)"#', source.split("#[cfg(test)]")[0])
 
 
 if __name__ == "__main__":

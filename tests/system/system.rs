@@ -58,6 +58,11 @@ impl System {
             .collect()
     }
 
+    /// `http://127.0.0.1:<port>` of a service's first instance.
+    pub fn root(&self, name: &str) -> &str {
+        self.services.root(name)
+    }
+
     /// The isolated settings of a service (its database, group, topic prefix).
     pub fn settings(&self, name: &str) -> &CommonSettings {
         self.services.settings(name)
