@@ -29,8 +29,13 @@ pub async fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<Databas
         .context("Failed to build the database pool")
 }
 
+/// The PostgreSQL advisory lock every service holds while it migrates ("recp" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7265_6370;
+
 /// Applies pending migrations, retrying while the database is unreachable for up to
-/// `settings.startup_timeout_seconds` (containers start in any order).
+/// `settings.startup_timeout_seconds` (containers start in any order). Replicas starting
+/// together (a Kubernetes rollout, `--scale`) migrate one at a time: each holds an advisory lock
+/// on a session of its own while it migrates, and the next finds the migrations applied.
 pub async fn migrate<M: MigratorTrait>(
     db: &DatabaseConnection,
     settings: &DatabaseSettings,
@@ -38,7 +43,7 @@ pub async fn migrate<M: MigratorTrait>(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(settings.startup_timeout_seconds);
     let mut delay = Duration::from_millis(200);
     loop {
-        match M::up(db, None).await {
+        match migrate_locked::<M>(db).await {
             Ok(()) => return Ok(()),
             Err(e) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::warn!(error.cause_chain = ?e, retry_in_ms = delay.as_millis() as u64,
@@ -49,6 +54,33 @@ pub async fn migrate<M: MigratorTrait>(
             Err(e) => return Err(e).context("Failed to run database migrations"),
         }
     }
+}
+
+/// One attempt: the lock on a dedicated session, the migrations, the lock released. A process
+/// that dies meanwhile releases the lock with its session.
+async fn migrate_locked<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::sqlx;
+    let mut session = db
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .context("Failed to open a session for the migration lock")?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *session)
+        .await
+        .context("Failed to take the migration lock")?;
+    let migrated = M::up(db, None).await;
+    let released = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *session)
+        .await;
+    if released.is_err() {
+        // Never hand a session that may still hold the lock back to the pool.
+        drop(session.detach());
+    }
+    migrated.context("Failed to run database migrations")?;
+    Ok(())
 }
 
 /// True when `error` (anywhere in its chain) means the database could not be reached.

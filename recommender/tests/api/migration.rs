@@ -55,3 +55,31 @@ async fn the_upgrade_folds_the_count_tables_into_the_first_snapshot() {
         "the count tables are dropped"
     );
 }
+
+#[actix_web::test]
+async fn replicas_starting_together_migrate_a_fresh_database_once() {
+    let settings = test_settings().await;
+    let database = settings.common.database.clone();
+    let starts = (0..4).map(|_| {
+        let database = database.clone();
+        async move {
+            let db = shared::db::connect_lazy(&database).await.unwrap();
+            shared::db::migrate::<Migrator>(&db, &database).await
+        }
+    });
+    for result in futures_util::future::join_all(starts).await {
+        result.expect("every replica starts");
+    }
+    let db = shared::db::connect_lazy(&database).await.unwrap();
+    let applied = db
+        .query_one(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*)::int8 AS n FROM seaql_migrations",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(applied as usize, Migrator::migrations().len());
+}
