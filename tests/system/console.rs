@@ -278,35 +278,71 @@ async fn keep_acting(users_api: String, recommender_api: String, user: (Uuid, St
     }
 }
 
-async fn sign_in(client: &Client, console: &str) {
-    client
-        .goto(&format!("{console}/"))
+/// Types `keys` into the element with id `id`.
+async fn type_into(client: &Client, id: &str, keys: &str) {
+    let element = client
+        .find(Locator::Id(id))
         .await
-        .expect("the console answers");
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    element.send_keys(keys).await.expect("the keys are typed");
+}
+
+/// Clicks the element matching `css`.
+async fn click(client: &Client, css: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    element.click().await.expect("the click lands");
+}
+
+/// Chooses the option of value `value` in the select with id `id`.
+async fn choose(client: &Client, id: &str, value: &str) {
+    let element = client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    element.select_by_value(value).await.expect("the option exists");
+}
+
+/// Waits until the page's heading is `expected` (after a click, the old page may still be shown
+/// for a moment).
+async fn heading(client: &Client, expected: &str) {
+    until_text(client, "main h1", false, |t| t == expected).await;
+}
+
+/// Waits until the browser is at `path` (a form's redirect may still be under way).
+async fn until_path(client: &Client, path: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let current = client.current_url().await.expect("a URL");
+        if current.path() == path {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reached {path}; at {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Goes to `url`.
+async fn open(client: &Client, url: &str) {
+    client
+        .goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url} does not load: {e}"));
+}
+
+async fn sign_in(client: &Client, console: &str) {
+    open(client, &format!("{console}/")).await;
     let url = client.current_url().await.expect("a URL");
     assert_eq!(url.path(), "/login", "an anonymous visit goes to the login page");
-    client
-        .find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("admin@example.com")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("local-admin-password")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(text(client, "main h1").await, "Overview");
+    type_into(client, "email", "admin@example.com").await;
+    type_into(client, "password", "local-admin-password").await;
+    click(client, "#login-form button").await;
+    heading(client, "Overview").await;
 }
 
 /// Every form control has a label, and nothing is wider than the window.
@@ -363,7 +399,7 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
     traffic.abort();
 
     // Users: find Bob by e-mail; his list says why.
-    client.goto(&format!("{console}/users")).await.unwrap();
+    open(&client, &format!("{console}/users")).await;
     let (status, bob) = system
         .call(
             Method::GET,
@@ -373,21 +409,9 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
         )
         .await;
     assert_eq!(status, 200);
-    client
-        .find(Locator::Id("q"))
-        .await
-        .unwrap()
-        .send_keys(bob["email"].as_str().unwrap())
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("form[role=search] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(text(&client, "main h1").await, "Bob");
+    type_into(&client, "q", bob["email"].as_str().unwrap()).await;
+    click(&client, "form[role=search] button").await;
+    heading(&client, "Bob").await;
     let list = text(&client, "#recommendations").await;
     assert!(
         list.contains("Coffee grinder") && list.contains("because you viewed Espresso machine"),
@@ -403,31 +427,10 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
     screenshot(&client, "user").await;
 
     // Simulate: Dan views the espresso machine; his list changes and the delay is measured.
-    client
-        .goto(&format!("{console}/users/{}", seeded.dan))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("action"))
-        .await
-        .unwrap()
-        .select_by_value("view")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("product"))
-        .await
-        .unwrap()
-        .select_by_value(&seeded.espresso.to_string())
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#simulate-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open(&client, &format!("{console}/users/{}", seeded.dan)).await;
+    choose(&client, "action", "view").await;
+    choose(&client, "product", &seeded.espresso.to_string()).await;
+    click(&client, "#simulate-form button").await;
     let result = text(&client, "#simulated").await;
     assert!(result.contains("The list changed"), "{result}");
     let list = text(&client, "#recommendations").await;
@@ -435,16 +438,14 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
     screenshot(&client, "simulate").await;
 
     // Products: the catalogue, then the espresso machine with its neighbours and chart.
-    client.goto(&format!("{console}/products")).await.unwrap();
+    open(&client, &format!("{console}/products")).await;
     assert!(text(&client, "#catalogue").await.contains("Espresso machine"));
-    client
-        .find(Locator::LinkText("Espresso machine"))
-        .await
-        .unwrap()
+    let link = client.find(Locator::LinkText("Espresso machine")).await;
+    link.expect("a link to the product")
         .click()
         .await
-        .unwrap();
-    assert_eq!(text(&client, "main h1").await, "Espresso machine");
+        .expect("the click lands");
+    heading(&client, "Espresso machine").await;
     let similar = text(&client, "#similar").await;
     assert!(similar.contains("Coffee grinder"), "{similar}");
     client
@@ -459,10 +460,7 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
     screenshot(&client, "product").await;
 
     // Analytics: rankings with names, active users.
-    client
-        .goto(&format!("{console}/analytics?metric=views&window=24h"))
-        .await
-        .unwrap();
+    open(&client, &format!("{console}/analytics?metric=views&window=24h")).await;
     let top = text(&client, "#top-products-table").await;
     assert!(top.contains("Espresso machine"), "{top}");
     until_text(&client, "#dau", true, |t| t == "4").await;
@@ -471,10 +469,7 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
 
     // At 390 px everything still fits.
     client.set_window_size(390, 844).await.unwrap();
-    client
-        .goto(&format!("{console}/users/{}", seeded.bob.0))
-        .await
-        .unwrap();
+    open(&client, &format!("{console}/users/{}", seeded.bob.0)).await;
     accessible_and_fits(&client).await;
     screenshot(&client, "user-390").await;
     client.set_window_size(1280, 900).await.unwrap();
@@ -517,30 +512,21 @@ async fn the_console_shows_the_running_system_and_a_list_changing_after_an_actio
 
     // Analytics stopped: its parts say so, the rest of the console works.
     system.kill("analytics");
-    client.goto(&format!("{console}/analytics")).await.unwrap();
-    assert_eq!(text(&client, "main h1").await, "Analytics");
+    open(&client, &format!("{console}/analytics")).await;
+    heading(&client, "Analytics").await;
     let notice = text(&client, "main .notice").await;
     assert!(notice.contains("analytics is unavailable"), "{notice}");
-    client.goto(&format!("{console}/")).await.unwrap();
+    open(&client, &format!("{console}/")).await;
     until_text(&client, "#service-analytics", false, |t| t.contains("down")).await;
     screenshot(&client, "degraded").await;
-    client
-        .goto(&format!("{console}/products/{}", seeded.grinder))
-        .await
-        .unwrap();
-    assert_eq!(text(&client, "main h1").await, "Coffee grinder");
+    open(&client, &format!("{console}/products/{}", seeded.grinder)).await;
+    heading(&client, "Coffee grinder").await;
     assert!(text(&client, "#similar").await.contains("Espresso machine"));
 
     // Signing out ends the session at the users service too.
-    client
-        .find(Locator::Css(".logout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(client.current_url().await.unwrap().path(), "/login");
-    client.goto(&format!("{console}/users")).await.unwrap();
+    click(&client, ".logout button").await;
+    until_path(&client, "/login").await;
+    open(&client, &format!("{console}/users")).await;
     assert_eq!(client.current_url().await.unwrap().path(), "/login");
     let (status, _) = system
         .call(
