@@ -47,6 +47,8 @@ pub struct Row {
 struct AnalyticsPage {
     layout: Layout,
     metric: &'static str,
+    /// The metric's own column, unless it is one of the columns always shown.
+    show_metric: bool,
     window: &'static str,
     metrics: [&'static str; 6],
     windows: [&'static str; 4],
@@ -118,6 +120,7 @@ async fn page(
     html(&AnalyticsPage {
         layout: Layout::new("Analytics", "analytics", &operator),
         metric,
+        show_metric: !matches!(metric, "views" | "purchases"),
         window,
         metrics: METRICS,
         windows: WINDOWS,
