@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from deploy_checks import config_keys, dotted_keys
+
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "recplatform"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema shipped.
@@ -82,15 +84,6 @@ def check_custom(document, name):
             fail(f"{name}: the PrometheusRule differs from docker/prometheus/alerts.yml")
 
 
-def config_keys(service):
-    def walk(node, prefix):
-        for key, value in node.items():
-            yield f"{prefix}{key}"
-            if isinstance(value, dict):
-                yield from walk(value, f"{prefix}{key}.")
-    return set(walk(yaml.safe_load((ROOT / service / "configuration" / "base.yaml").read_text()), ""))
-
-
 def check_policies(documents, name):
     kinds = {}
     for document in documents:
@@ -136,16 +129,10 @@ def check_policies(documents, name):
         service = config_map["metadata"]["labels"].get("app.kubernetes.io/name")
         if service not in SERVICES or "production.yaml" not in config_map["data"]:
             continue
-        keys = config_keys(service)
-
-        def walk(node, prefix=""):
-            for key, value in node.items():
-                path = f"{prefix}{key}"
-                if path not in keys:
-                    fail(f"{name}: {service}'s settings name {path}, which {service}/configuration/base.yaml does not have")
-                if isinstance(value, dict):
-                    walk(value, f"{path}.")
-        walk(yaml.safe_load(config_map["data"]["production.yaml"]) or {})
+        settings = yaml.safe_load(config_map["data"]["production.yaml"]) or {}
+        unknown = sorted(set(dotted_keys(settings)) - config_keys(service))
+        if unknown:
+            fail(f"{name}: {service}'s settings name {unknown[0]}, which {service}/configuration/base.yaml does not have")
     # Consumers never outnumber the partitions.
     partitions = None
     for deployment in deployments.values():

@@ -23,15 +23,18 @@ def fail(message):
     sys.exit(1)
 
 
+def dotted_keys(node, prefix=""):
+    """Every key of a nested mapping, dotted (`a`, `a.b`, ...)."""
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        yield path
+        if isinstance(value, dict):
+            yield from dotted_keys(value, path + ".")
+
+
 def config_keys(service):
     """Dotted keys of the service's configuration/base.yaml."""
-    def walk(node, prefix):
-        for key, value in node.items():
-            path = f"{prefix}{key}"
-            yield path
-            if isinstance(value, dict):
-                yield from walk(value, path + ".")
-    return set(walk(yaml.safe_load((ROOT / service / "configuration" / "base.yaml").read_text()), ""))
+    return set(dotted_keys(yaml.safe_load((ROOT / service / "configuration" / "base.yaml").read_text())))
 
 
 def check_compose():

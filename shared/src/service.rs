@@ -111,7 +111,7 @@ impl Infrastructure {
 
     /// The service's authenticator, with the feed that keeps its revocations current (keep the
     /// feed for the service's lifetime; its `check` belongs in `/ready`).
-    pub fn start_auth(
+    fn start_auth(
         &self,
         auth: &AuthSettings,
         settings: &CommonSettings,

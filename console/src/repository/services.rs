@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -114,39 +114,27 @@ impl Services {
         }
     }
 
+    /// Sends, mapping a failure to reach the service to [`CallError::Unavailable`].
+    async fn send(&self, service: Service, request: RequestBuilder) -> Result<Response, CallError> {
+        request.send().await.map_err(|e| CallError::Unavailable {
+            service,
+            reason: without_url(&e),
+        })
+    }
+
     /// Sends and decodes, mapping statuses to [`CallError`].
     async fn call<T: DeserializeOwned>(
         &self,
         service: Service,
         request: RequestBuilder,
     ) -> Result<T, CallError> {
-        let unavailable = |reason: String| CallError::Unavailable { service, reason };
-        let response = request.send().await.map_err(|e| unavailable(without_url(&e)))?;
-        let status = response.status();
-        if status.is_success() {
-            return response
-                .json::<T>()
-                .await
-                .map_err(|e| unavailable(format!("unreadable answer: {}", without_url(&e))));
+        let response = self.send(service, request).await?;
+        if !response.status().is_success() {
+            return Err(refusal(service, response).await);
         }
-        Err(match status {
-            StatusCode::UNAUTHORIZED => CallError::Unauthorized,
-            StatusCode::FORBIDDEN => CallError::Forbidden,
-            StatusCode::NOT_FOUND => CallError::NotFound,
-            s if s.is_server_error() => unavailable(format!("answered {s}")),
-            s => {
-                let detail = response
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                CallError::Rejected {
-                    service,
-                    status: s.as_u16(),
-                    detail,
-                }
-            }
+        response.json::<T>().await.map_err(|e| CallError::Unavailable {
+            service,
+            reason: format!("unreadable answer: {}", without_url(&e)),
         })
     }
 
@@ -170,14 +158,11 @@ impl Services {
     /// A service's `/metrics` text.
     pub async fn metrics(&self, service: Service) -> Result<String, CallError> {
         let response = self
-            .request(service, Method::GET, "/metrics", None)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| CallError::Unavailable {
-                service,
-                reason: without_url(&e),
-            })?;
+            .send(service, self.request(service, Method::GET, "/metrics", None))
+            .await?;
+        if !response.status().is_success() {
+            return Err(refusal(service, response).await);
+        }
         response.text().await.map_err(|e| CallError::Unavailable {
             service,
             reason: without_url(&e),
@@ -193,21 +178,16 @@ impl Services {
         self.call(Service::Users, request).await
     }
 
-    /// Ends the token's session (the users service revokes it everywhere).
+    /// Ends the token's session (the users service revokes it everywhere; a token it refuses
+    /// has no session left to end).
     pub async fn logout(&self, token: &str) -> Result<(), CallError> {
         let request = self
             .request(Service::Users, Method::POST, "/api/v1/auth/logout", Some(token))
             .json(&json!({}));
-        let response = request.send().await.map_err(|e| CallError::Unavailable {
-            service: Service::Users,
-            reason: without_url(&e),
-        })?;
+        let response = self.send(Service::Users, request).await?;
         match response.status() {
             s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(()),
-            s => Err(CallError::Unavailable {
-                service: Service::Users,
-                reason: format!("answered {s}"),
-            }),
+            _ => Err(refusal(Service::Users, response).await),
         }
     }
 
@@ -246,7 +226,7 @@ impl Services {
             return Err(CallError::Forbidden);
         };
         let body = json!({"product_id": product, "action": action});
-        let response = self
+        let request = self
             .request(
                 Service::Users,
                 Method::POST,
@@ -254,31 +234,13 @@ impl Services {
                 None,
             )
             .header("X-API-Key", key.expose_secret())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| CallError::Unavailable {
-                service: Service::Users,
-                reason: without_url(&e),
-            })?;
+            .json(&body);
+        let response = self.send(Service::Users, request).await?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(CallError::Forbidden),
-            StatusCode::NOT_FOUND => Err(CallError::NotFound),
-            s if s.is_server_error() => Err(CallError::Unavailable {
-                service: Service::Users,
-                reason: format!("answered {s}"),
-            }),
-            s => Err(CallError::Rejected {
-                service: Service::Users,
-                status: s.as_u16(),
-                detail: response
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            }),
+            // The key, not the operator's session, was refused.
+            StatusCode::UNAUTHORIZED => Err(CallError::Forbidden),
+            _ => Err(refusal(Service::Users, response).await),
         }
     }
 
@@ -401,6 +363,30 @@ impl Services {
             Some(token),
         )
         .await
+    }
+}
+
+/// What a service's non-success answer means for the console (5xx: unavailable; any other
+/// unexpected status: refused, with the problem's detail).
+async fn refusal(service: Service, response: Response) -> CallError {
+    match response.status() {
+        StatusCode::UNAUTHORIZED => CallError::Unauthorized,
+        StatusCode::FORBIDDEN => CallError::Forbidden,
+        StatusCode::NOT_FOUND => CallError::NotFound,
+        s if s.is_server_error() => CallError::Unavailable {
+            service,
+            reason: format!("answered {s}"),
+        },
+        s => CallError::Rejected {
+            service,
+            status: s.as_u16(),
+            detail: response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        },
     }
 }
 

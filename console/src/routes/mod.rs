@@ -178,7 +178,7 @@ impl FromRequest for Operator {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let next = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let next = here(req);
         // A background refresh goes back to the page it refreshes, not to the fragment; a form
         // (POST) is not a page to come back to.
         let next = if next.starts_with("/overview/live") || req.method() != actix_web::http::Method::GET {

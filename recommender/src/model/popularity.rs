@@ -38,7 +38,8 @@ pub fn add(a: f64, b: f64) -> f64 {
 
 /// `popularity` as a fraction of `top` (both logarithms): 1 for the top item, 0 for none.
 pub fn relative(popularity: f64, top: f64) -> f64 {
-    if top == NONE || !top.is_finite() {
+    // NONE (−∞) is not finite either.
+    if !top.is_finite() {
         return 0.0;
     }
     (popularity - top).exp2()
